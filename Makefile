@@ -1,0 +1,44 @@
+# Quorum: `make run` starts the whole app, `make test` runs the whole suite.
+# Both install what they need into .venv first; nothing else is assumed.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# Django 6 needs Python 3.12+. pyenv shims answer `command -v` even when the
+# version is not selected, so each candidate is asked to run, not just found.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+.PHONY: run test bench lint chromium clean
+
+$(VENV)/.installed: requirements.txt
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "Quorum needs Python 3.12 or 3.13 (Django 6.1), and neither python3.13 nor python3.12 runs here."; \
+		echo "Install one (e.g. 'pyenv install 3.13') or pass PYTHON=/path/to/python3.12."; exit 1; fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m config.devserver
+
+# Browser tests drive Debian's chromium; install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		elif command -v sudo >/dev/null 2>&1; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; \
+		command -v chromium >/dev/null 2>&1 || echo "!!! chromium could not be installed: the browser tests will be SKIPPED !!!"; }
+
+# Tests get their own embedded servers and uploads under var/test, so they never
+# touch (or steal jobs from) a running `make run`.
+test: $(VENV)/.installed chromium
+	QUORUM_VAR_DIR=$(CURDIR)/var/test $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	QUORUM_VAR_DIR=$(CURDIR)/var/bench $(PY) -m config.embedded $(PY) -m bench
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf var/test var/bench

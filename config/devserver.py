@@ -1,0 +1,69 @@
+"""`make run`: the whole app on one machine with embedded defaults.
+
+1. Starts embedded PostgreSQL and Valkey under var/ (unless DATABASE_URL /
+   REDIS_URL name servers to use).
+2. Migrates and seeds the demo data (idempotent).
+3. Starts a pool of RQ workers, the stuck-step reaper and the web server.
+4. On Ctrl-C or SIGTERM stops them all, then the servers. Children die with
+   this process even if it is killed outright, and a watchdog stops the servers.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from config.embedded import BASE_DIR, die_with_parent, services_for
+
+MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
+
+
+def main() -> int:
+    port = os.environ.get("PORT", "8000")
+    workers = os.environ.get("QUORUM_WORKERS", "4")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    with services_for() as environ:
+        environ.setdefault("DEBUG", "true")
+        environ.setdefault("HTTPS", "false")
+        subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=environ, check=True)
+        subprocess.run([*MANAGE, "seeddemo"], env=environ, check=True)
+        children = [
+            subprocess.Popen(
+                [*MANAGE, "rqworker-pool", *QUEUES, "--num-workers", workers], env=environ, preexec_fn=die_with_parent
+            ),
+            subprocess.Popen([*MANAGE, "requeuestuck", "--every", "30"], env=environ, preexec_fn=die_with_parent),
+            subprocess.Popen(
+                [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
+                env=environ,
+                preexec_fn=die_with_parent,
+            ),
+        ]
+        print(
+            f"\nQuorum is up after {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}/  "
+            f"({workers} workers). Log in with a demo user above. Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            print("A Quorum process stopped; shutting the rest down.", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+QUEUES = ["default", "advocates", "judges", "coordinator", "specialists"]
+
+if __name__ == "__main__":
+    sys.exit(main())

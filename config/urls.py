@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic.base import RedirectView
+
+from orchestrator import views as orchestrator_views
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="documents:list"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("documents/", include("documents.urls")),
+    path("", include("orchestrator.urls")),
+    path("review/", include("review.urls")),
+    path("healthz", orchestrator_views.healthz, name="healthz"),
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,45 @@
+"""A document is an uploaded file and the text read out of it."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+
+def _storage_name(instance: "Document", filename: str) -> str:
+    # A random name: the uploader's filename never reaches the filesystem.
+    return f"documents/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:10]}"
+
+
+class Document(models.Model):
+    class Kind(models.TextChoices):
+        PDF = "pdf", "PDF"
+        DOCX = "docx", "Word (DOCX)"
+        TEXT = "text", "Plain text / Markdown"
+        HTML = "html", "HTML"
+
+    file = models.FileField(upload_to=_storage_name)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    size = models.PositiveBigIntegerField()
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    text = models.TextField()
+    # What the document is (contract, invoice, ...), filled in by a pipeline's classifier.
+    doc_type = models.CharField(max_length=40, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("documents:detail", args=[self.pk])
+
+    def latest_run(self):
+        return self.runs.order_by("-created_at", "-id").first()

@@ -1,0 +1,91 @@
+"""The model layer: one small interface, a request in and a completion out.
+
+A provider is a class with a `complete(request) -> Completion` method and its
+capabilities as class attributes. Providers are registered by name in PROVIDERS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """A model call failed. `retryable` says whether trying again may help."""
+
+    retryable = False
+
+
+class TransientError(ProviderError):
+    """Rate limits, overload, 5xx, timeouts, dropped connections: try again later."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ProviderError):
+    """Bad request, bad credentials, refused content: retrying will not help."""
+
+
+@dataclass(frozen=True)
+class Request:
+    system: str
+    # Anthropic-style messages: [{"role": "user" | "assistant", "content": str}]
+    messages: list[dict[str, Any]]
+    model: str
+    output_schema: dict[str, Any] | None = None
+    max_tokens: int = 4096
+    temperature: float = 0.0
+    timeout_s: float = 120.0
+    # Which agent this is, for providers that play roles by rules (the offline one):
+    # role is advocate / judge / ...; profile is thorough / strict / ...
+    role: str = ""
+    profile: str = ""
+    # The structured inputs the prompt was rendered from (document text, the other
+    # advocate's findings, the rubric). Model providers read the messages; the
+    # offline provider reads these, since rules cannot read prose.
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    output: Any  # parsed JSON, or None when the reply was not JSON
+    raw_text: str
+    usage: Usage
+    latency_ms: int
+    model: str
+
+
+class Provider(Protocol):
+    name: str
+    # True for the rule-based offline provider: pages label its output as a stand-in.
+    is_stand_in: bool
+    supports_schema: bool
+
+    def complete(self, request: Request) -> Completion: ...
+
+
+def get_provider(name: str) -> Provider:
+    from . import anthropic, offline
+
+    providers = {"offline": offline.OfflineProvider, "anthropic": anthropic.AnthropicProvider}
+    try:
+        return providers[name]()
+    except KeyError:
+        raise PermanentError(f"Unknown model provider {name!r}; known: {', '.join(providers)}") from None
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English prose, as Anthropic's docs suggest."""
+    return max(1, (len(text) + 3) // 4)

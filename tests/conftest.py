@@ -1,0 +1,121 @@
+"""The fixed cast (analyst, reviewer, admin, outsider) and helpers to run RQ
+jobs for real. Tests run against the PostgreSQL and Valkey named by
+DATABASE_URL / REDIS_URL: the embedded ones under `make test`."""
+
+import os
+import shutil
+
+import django_rq
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from rq.worker import SimpleWorker
+
+from config.roles import ADMIN, ANALYST, REVIEWER
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls in
+# the same tests are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _user(username: str, *groups: str) -> User:
+    user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
+@pytest.fixture
+def analyst(db) -> User:
+    return _user("maya", ANALYST)
+
+
+@pytest.fixture
+def reviewer(db) -> User:
+    return _user("daniel", REVIEWER)
+
+
+@pytest.fixture
+def second_reviewer(db) -> User:
+    return _user("rosa", REVIEWER)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    user = _user("priya", ADMIN)
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Signed in, but in no group."""
+    return _user("oscar")
+
+
+@pytest.fixture
+def client_for(client):
+    def login(user: User):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def queues():
+    """All RQ queues, emptied before the test."""
+    found = [django_rq.get_queue(name) for name in settings.RQ_QUEUE_NAMES]
+    for queue in found:
+        queue.empty()
+    return found
+
+
+@pytest.fixture
+def run_jobs(queues):
+    """Work every queued job (and the jobs they enqueue) in this process, as a
+    real RQ worker does, until the queues are empty."""
+
+    def work() -> None:
+        worker = SimpleWorker(queues, connection=queues[0].connection)
+        worker.work(burst=True)
+
+    return work
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"BROWSER TESTS SKIPPED: Debian's chromium is not installed at {CHROMIUM} "
+            "and `make test` could not install it (apt-get install chromium)."
+        )
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any("BROWSER TESTS SKIPPED" in str(report.longrepr) for report in skipped):
+        terminalreporter.write_sep("!", "BROWSER TESTS WERE SKIPPED: chromium is missing", red=True, bold=True)
