@@ -30,9 +30,11 @@ chromium:
 		command -v chromium >/dev/null 2>&1 || echo "!!! chromium could not be installed: the browser tests will be SKIPPED !!!"; }
 
 # Tests get their own embedded servers and uploads under var/test, so they never
-# touch (or steal jobs from) a running `make run`.
+# touch (or steal jobs from) a running `make run`. Tests serve plain HTTP and
+# static files from the source tree.
+TEST_VAR ?= $(CURDIR)/var/test
 test: $(VENV)/.installed chromium
-	QUORUM_VAR_DIR=$(CURDIR)/var/test $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
+	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	QUORUM_VAR_DIR=$(CURDIR)/var/bench $(PY) -m config.embedded $(PY) -m bench

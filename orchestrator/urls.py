@@ -1,0 +1,13 @@
+from django.urls import path
+
+from . import views
+
+app_name = "orchestrator"
+urlpatterns = [
+    path("runs/", views.runs, name="runs"),
+    path("runs/export.csv", views.export_runs, name="runs_export"),
+    path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
+    path("pipelines/", views.pipelines, name="pipelines"),
+    path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
+]
