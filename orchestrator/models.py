@@ -245,6 +245,9 @@ class Step(models.Model):
     slot = models.CharField(max_length=60)
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT)
     parent_key = models.CharField(max_length=100, blank=True)
+    # Steps the decider scheduled together share a wave; waves run one after another,
+    # so the critical-path floor of a run is the sum over waves of the slowest step.
+    wave = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # What the pattern handed this step (besides the document), and what was sent.
     inputs = models.JSONField(default=dict, blank=True)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/export.csv", views.export_runs, name="runs_export"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
+    path("documents/<int:document_id>/runs/", views.start, name="start"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
 ]

@@ -119,3 +119,53 @@ def pytest_terminal_summary(terminalreporter):
     skipped = terminalreporter.stats.get("skipped", [])
     if any("BROWSER TESTS SKIPPED" in str(report.longrepr) for report in skipped):
         terminalreporter.write_sep("!", "BROWSER TESTS WERE SKIPPED: chromium is missing", red=True, bold=True)
+
+
+CONTRACT = """MASTER SUPPLY AGREEMENT
+
+1. Term and Renewal. This Agreement shall automatically renew for successive twelve-month terms unless either party gives ninety days' written notice.
+
+2. Termination. The Customer may terminate this Agreement only for cause.
+
+3. Liability. The Supplier's liability under this Agreement shall not be limited.
+
+4. Payment. Invoices are payable within 90 days, and late payments bear interest of 2% per month.
+
+5. Confidentiality. Each party shall keep the other's confidential information secret for five years after termination.
+
+6. Non-compete. The Customer shall not engage any competing supplier for 24 months after termination.
+
+7. Governing Law. This Agreement is governed by the laws of the State of New York.
+"""
+
+
+@pytest.fixture
+def make_document(db):
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from documents.models import Document
+
+    def make(text: str = CONTRACT, name: str = "contract.txt", user=None) -> Document:
+        data = text.encode()
+        return Document.objects.create(
+            file=ContentFile(data, name=name),
+            original_name=name,
+            sha256=hashlib.sha256(data).hexdigest(),
+            kind=Document.Kind.TEXT,
+            size=len(data),
+            text=text,
+            uploaded_by=user,
+        )
+
+    return make
+
+
+@pytest.fixture
+def debate_pipeline(db):
+    from orchestrator.demo.seed import seed_debate_pipeline
+    from orchestrator.llm.prices import seed_prices
+
+    seed_prices()
+    return seed_debate_pipeline()

@@ -1,0 +1,30 @@
+from django import forms
+from django.db.models import QuerySet
+
+from .models import Pipeline, Run
+
+
+class RunFilterForm(forms.Form):
+    """The runs list's filters; the CSV export reads the same ones."""
+
+    status = forms.ChoiceField(choices=[("", "Any status"), *Run.Status.choices], required=False)
+    pipeline = forms.ModelChoiceField(
+        Pipeline.objects.all(), required=False, empty_label="Any pipeline", to_field_name="slug"
+    )
+    q = forms.CharField(required=False, label="Document", max_length=200)
+
+    def filter(self, runs: QuerySet[Run]) -> QuerySet[Run]:
+        if not self.is_valid():
+            return runs.none()
+        data = self.cleaned_data
+        if data["status"]:
+            runs = runs.filter(status=data["status"])
+        if data["pipeline"]:
+            runs = runs.filter(pipeline=data["pipeline"])
+        if data["q"]:
+            runs = runs.filter(document__original_name__icontains=data["q"])
+        return runs
+
+
+class StartRunForm(forms.Form):
+    pipeline = forms.ModelChoiceField(Pipeline.objects.filter(is_active=True), to_field_name="slug")

@@ -1,0 +1,66 @@
+"""RQ entry points (thin: they take ids) and the one place that enqueues them."""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+def execute_step_job(step_id: int) -> None:
+    from .engine import execute_step
+
+    execute_step(step_id)
+
+
+def new_job_id() -> str:
+    return f"step-{uuid.uuid4().hex}"
+
+
+def enqueue_step_on_commit(step) -> None:
+    """Enqueue after the transaction that created the step commits, so a worker
+    never picks up a step it cannot see yet."""
+    transaction.on_commit(lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s))
+
+
+def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> None:
+    try:
+        queue = django_rq.get_queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
+        queue.enqueue(
+            execute_step_job,
+            step_id,
+            job_id=job_id,
+            # Room for the engine's own retries of transient errors.
+            job_timeout=timeout_s * settings.QUORUM_STEP_MAX_ATTEMPTS + 60,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError:
+        # The step row is saved as queued; requeuestuck enqueues it once Redis is back.
+        log.exception("step=%s could not be enqueued; requeuestuck will retry", step_id)
+
+
+def is_lost(step, now: datetime) -> bool:
+    """Whether a queued or running step's job will never finish it."""
+    connection = django_rq.get_connection("default")
+    try:
+        job = Job.fetch(step.job_id, connection=connection)
+        status = job.get_status(refresh=False)
+    except NoSuchJobError:
+        status = None
+    except RedisError:
+        return False  # Redis is down: nothing can be requeued now anyway
+    if status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        # A queued step whose transaction just committed may not be enqueued yet.
+        return now - step.queued_at > timedelta(seconds=10)
+    if status == JobStatus.FINISHED:
+        return True  # the job ended without finishing the step (a bug or a kill between the two)
+    started = step.started_at or step.queued_at
+    return now - started > timedelta(seconds=step.agent.timeout_s * settings.QUORUM_STEP_MAX_ATTEMPTS + 120)

@@ -1,0 +1,32 @@
+"""Re-enqueue steps whose RQ job was lost.
+
+1. Finds steps still queued or running in PostgreSQL (the source of truth).
+2. Asks Redis about each one's job: gone, failed or stopped (a killed worker,
+   a restarted Redis), or running past the agent's timeout, means lost.
+3. Puts each lost step back on its queue under a new job id; a step lost three
+   times fails, and its run with it.
+With --every N it repeats every N seconds (the `make run` launcher does this).
+"""
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from orchestrator.engine import requeue_stuck
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--every", type=float, default=0, help="repeat every N seconds")
+
+    def handle(self, *args, every: float, **options):
+        while True:
+            requeued = requeue_stuck()
+            for step in requeued:
+                self.stdout.write(f"requeued run={step.run_id} step={step.pk} key={step.key}")
+            if not every:
+                self.stdout.write(f"{len(requeued)} step(s) requeued")
+                return
+            time.sleep(every)

@@ -1,0 +1,85 @@
+"""Patterns are deciders: plain functions from a run's persisted state to what
+should happen next. They touch no database and no queue, so they are tested as
+plain functions; the engine does the I/O.
+
+    decide(context, steps) -> Outcome
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step the decider wants run: its key is unique within the run."""
+
+    key: str
+    slot: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    parent_key: str = ""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """What the decider may know of a step already scheduled."""
+
+    key: str
+    status: str  # queued | running | succeeded | failed
+    output: Any = None
+    error: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    """A finding a human must look at."""
+
+    finding_key: str
+    reason: str  # disagreement | audit_sample | partial_result | validation_failure
+    finding_type: str
+    title: str
+    positions: dict[str, Any]
+    judge: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: int
+    rebuttal_rounds: int = 0
+    audit_rate: float = 0.0
+    criteria: list[dict[str, Any]] = field(default_factory=list)
+    stand_in: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Exactly one of: steps to schedule (possibly none: wait), a final result, an error."""
+
+    planned: int
+    schedule: list[StepSpec] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    review: list[ReviewSpec] = field(default_factory=list)
+    error: str = ""
+
+
+Decider = Callable[[RunContext, dict[str, StepState]], Outcome]
+
+
+def decider_for(pattern: str) -> Decider:
+    from . import debate
+
+    deciders: dict[str, Decider] = {"debate": debate.decide}
+    try:
+        return deciders[pattern]
+    except KeyError:
+        raise ValueError(f"The {pattern} pattern is not available yet") from None

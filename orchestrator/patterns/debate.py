@@ -1,0 +1,163 @@
+"""Debate: two advocates read the document independently and in parallel,
+optionally answer each other in rebuttal rounds, and a judge with a rubric
+reconciles them. Findings both advocates raise pass straight through; each
+disagreement goes to a human, and a share of agreements is sampled for audit.
+
+Step keys: advocate:a, advocate:b, rebuttal:<n>:a, rebuttal:<n>:b, judge.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+import re
+from typing import Any
+
+from . import Outcome, ReviewSpec, RunContext, StepSpec, StepState
+
+SLOT_A, SLOT_B, SLOT_JUDGE = "advocate_a", "advocate_b", "judge"
+
+
+def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
+    planned = 2 + 2 * context.rebuttal_rounds + 1
+    for step in steps.values():
+        if step.failed:
+            return Outcome(planned, error=f"Step {step.key} failed: {step.error}")
+
+    # Round 0: both advocates at once.
+    a, b = steps.get("advocate:a"), steps.get("advocate:b")
+    if a is None and b is None:
+        return Outcome(planned, schedule=[StepSpec("advocate:a", SLOT_A), StepSpec("advocate:b", SLOT_B)])
+    if not (a and b and a.succeeded and b.succeeded):
+        return Outcome(planned)
+    findings_a, findings_b = a.output["findings"], b.output["findings"]
+
+    # Rebuttal rounds: each advocate sees the other's findings and concedes or defends.
+    for number in range(1, context.rebuttal_rounds + 1):
+        key_a, key_b = f"rebuttal:{number}:a", f"rebuttal:{number}:b"
+        ra, rb = steps.get(key_a), steps.get(key_b)
+        if ra is None and rb is None:
+            previous = "advocate" if number == 1 else f"rebuttal:{number - 1}"
+            return Outcome(
+                planned,
+                schedule=[
+                    StepSpec(key_a, SLOT_A, _rebuttal_inputs(number, findings_a, findings_b), f"{previous}:a"),
+                    StepSpec(key_b, SLOT_B, _rebuttal_inputs(number, findings_b, findings_a), f"{previous}:b"),
+                ],
+            )
+        if not (ra and rb and ra.succeeded and rb.succeeded):
+            return Outcome(planned)
+        findings_a, findings_b = ra.output["findings"], rb.output["findings"]
+
+    matches = match_findings(findings_a, findings_b)
+    judge = steps.get("judge")
+    if judge is None:
+        inputs = {"matches": matches, "criteria": context.criteria}
+        return Outcome(planned, schedule=[StepSpec("judge", SLOT_JUDGE, inputs)])
+    if not judge.succeeded:
+        return Outcome(planned)
+
+    verdicts = {verdict["key"]: verdict for verdict in judge.output["verdicts"]}
+    return _final(context, planned, matches, verdicts)
+
+
+def _rebuttal_inputs(number: int, own: list[dict], other: list[dict]) -> dict[str, Any]:
+    return {"round": number, "own_findings": own, "other_findings": other}
+
+
+def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dict[str, dict]) -> Outcome:
+    findings, review = [], []
+    for match in matches:
+        verdict = verdicts.get(match["key"])
+        position = match["a"] or match["b"]
+        agreed = match["status"] == "agreed"
+        finding = {
+            **{field: position[field] for field in ("type", "title", "severity", "evidence", "explanation")},
+            "key": match["key"],
+            "status": match["status"],
+            "flagged_by": [side for side in ("a", "b") if match[side]],
+            "a": match["a"],
+            "b": match["b"],
+            "judge": verdict,
+            # Agreement passes straight through; a dispute carries the judge's view until a human decides.
+            "is_issue": True if agreed else bool(verdict and verdict["is_issue"]),
+            "review": None,
+        }
+        reason = ""
+        if not agreed:
+            reason = "disagreement"
+        elif is_audit_sample(context, match["key"]):
+            reason = "audit_sample"
+        if reason:
+            finding["review"] = {"reason": reason, "item_id": None, "decision": None}
+            review.append(
+                ReviewSpec(
+                    finding_key=match["key"],
+                    reason=reason,
+                    finding_type=match["type"],
+                    title=position["title"],
+                    positions={"a": match["a"], "b": match["b"]},
+                    judge=verdict or {},
+                )
+            )
+        findings.append(finding)
+    result = {
+        "pattern": "debate",
+        "stand_in": context.stand_in,
+        "findings": findings,
+        "counts": count_findings(findings),
+    }
+    return Outcome(planned, result=result, review=review)
+
+
+def count_findings(findings: list[dict]) -> dict[str, int]:
+    return {
+        "agreed": sum(f["status"] == "agreed" for f in findings),
+        "disputed": sum(f["status"] == "disputed" for f in findings),
+        "issues": sum(bool(f["is_issue"]) for f in findings),
+    }
+
+
+def is_audit_sample(context: RunContext, key: str) -> bool:
+    # Seeded by run and finding, so deciding twice samples the same items.
+    return random.Random(f"{context.run_id}:{key}").random() < context.audit_rate
+
+
+def match_findings(findings_a: list[dict], findings_b: list[dict]) -> list[dict]:
+    """Pair A's and B's findings item by item: same type and the same (or nearly
+    the same) evidence. Unpaired findings are disputes."""
+    unmatched_b = list(findings_b)
+    pairs: list[tuple[dict | None, dict | None]] = []
+    for finding in findings_a:
+        partner = next((other for other in unmatched_b if _same_finding(finding, other)), None)
+        if partner is not None:
+            unmatched_b.remove(partner)
+        pairs.append((finding, partner))
+    pairs.extend((None, finding) for finding in unmatched_b)
+
+    numbers: dict[str, int] = {}
+    matches = []
+    for a, b in pairs:
+        kind = (a or b)["type"]
+        numbers[kind] = numbers.get(kind, 0) + 1
+        matches.append(
+            {
+                "key": f"{kind}:{numbers[kind]}",
+                "type": kind,
+                "status": "agreed" if a and b else "disputed",
+                "a": a,
+                "b": b,
+            }
+        )
+    return matches
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _same_finding(a: dict, b: dict) -> bool:
+    if a["type"] != b["type"]:
+        return False
+    ea, eb = _normal(a["evidence"]), _normal(b["evidence"])
+    return ea == eb or ea in eb or eb in ea or difflib.SequenceMatcher(None, ea, eb).ratio() >= 0.8

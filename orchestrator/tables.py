@@ -1,0 +1,29 @@
+import django_tables2 as tables
+from django.utils.html import format_html
+
+from .models import Run
+
+
+class RunTable(tables.Table):
+    id = tables.Column(linkify=True, verbose_name="Run")
+    document = tables.Column(linkify=lambda record: record.document.get_absolute_url())
+    pipeline = tables.Column(linkify=True)
+    status = tables.Column()
+    progress = tables.Column(empty_values=(), orderable=False, verbose_name="Steps")
+    cost = tables.Column(attrs={"td": {"class": "num"}})
+    created_at = tables.DateTimeColumn(verbose_name="Started", format="Y-m-d H:i")
+
+    class Meta:
+        model = Run
+        fields = ["id", "document", "pipeline", "status", "progress", "cost", "created_at"]
+        attrs = {"class": "runs"}
+        order_by = "-created_at"
+
+    def render_status(self, record: Run):
+        return format_html('<span class="badge {}">{}</span>', record.status, record.get_status_display())
+
+    def render_progress(self, record: Run):
+        return f"{record.steps_done} / {record.steps_planned or '?'}"
+
+    def render_cost(self, value):
+        return f"${value:.4f}"

@@ -1,0 +1,118 @@
+"""The engine with real PostgreSQL, Valkey and RQ workers."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import django_rq
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from orchestrator import engine
+from orchestrator.models import Run, Step
+from review.models import ReviewItem
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_debate_run_finishes_with_findings_and_review_items(make_document, debate_pipeline, run_jobs):
+    run = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+
+    assert run.status in {Run.Status.NEEDS_REVIEW, Run.Status.DONE}
+    assert run.steps_done == run.steps_planned == 3
+    assert sorted(run.steps.values_list("key", flat=True)) == ["advocate:a", "advocate:b", "judge"]
+    findings = run.result["findings"]
+    types = {f["type"] for f in findings}
+    assert {"auto_renewal", "payment_terms", "non_compete"} <= types
+    for finding in findings:
+        assert finding["evidence"] in run.document.text
+    disputed = [f for f in findings if f["status"] == "disputed"]
+    items = ReviewItem.objects.filter(run=run, reason="disagreement")
+    assert sorted(items.values_list("finding_key", flat=True)) == sorted(f["key"] for f in disputed)
+    assert run.input_tokens > 0 and run.output_tokens > 0
+    assert run.result["stand_in"] is True
+
+
+def test_steps_are_enqueued_only_after_the_transaction_commits(make_document, debate_pipeline, queues):
+    advocates = django_rq.get_queue("advocates")
+    with transaction.atomic():
+        engine.start_run(make_document(), debate_pipeline)
+        assert advocates.count == 0
+    assert advocates.count == 2
+
+
+def test_a_step_delivered_twice_calls_the_model_once(make_document, debate_pipeline, queues):
+    run = engine.start_run(make_document(), debate_pipeline)
+    step = run.steps.get(key="advocate:a")
+    engine.execute_step(step.pk)
+    engine.execute_step(step.pk)
+    step.refresh_from_db()
+    assert step.status == Step.Status.SUCCEEDED
+    assert len(step.attempts) == 1
+
+
+def test_the_judge_is_scheduled_once_when_both_advocates_finish(make_document, debate_pipeline, queues):
+    run = engine.start_run(make_document(), debate_pipeline)
+    for step in run.steps.all():
+        engine.execute_step(step.pk)
+    engine.advance(run.pk)
+    assert run.steps.filter(key="judge").count() == 1
+    assert django_rq.get_queue("judges").count == 1
+
+
+def test_requeuestuck_recovers_a_step_whose_worker_died(make_document, debate_pipeline, run_jobs):
+    run = engine.start_run(make_document(), debate_pipeline)
+    # A worker took the step and was killed: the row says running, the job is gone.
+    step = run.steps.get(key="advocate:a")
+    django_rq.get_queue("advocates").empty()
+    Step.objects.filter(pk=step.pk).update(status=Step.Status.RUNNING, started_at=timezone.now())
+    requeued = engine.requeue_stuck(now=timezone.now() + timedelta(seconds=30))
+    assert {s.key for s in requeued} == {"advocate:a", "advocate:b"}
+    run_jobs()
+    run.refresh_from_db()
+    assert run.is_finished and run.status != Run.Status.FAILED
+    step.refresh_from_db()
+    assert [a["error_class"] for a in step.attempts] == ["LostJob", ""]
+
+
+def test_a_step_without_an_active_prompt_fails_the_run_with_a_clear_error(make_document, debate_pipeline, run_jobs):
+    prompt = debate_pipeline.agent_for("advocate_b").prompt
+    prompt.active = None
+    prompt.save()
+    run = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert "advocate:b failed" in run.error and "no active version" in run.error
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{db['USER']}@/{db['NAME']}?host={host}"
+    return f"postgresql://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_both_advocates_run_at_the_same_time_on_different_workers(make_document, debate_pipeline, queues):
+    run = engine.start_run(make_document(), debate_pipeline)
+    env = {**os.environ, "DATABASE_URL": _database_url(), "QUORUM_OFFLINE_LATENCY": "1"}
+    command = [sys.executable, "manage.py", "rqworker", "advocates", "judges", "--burst",
+               "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=60) == 0, worker.stderr.read().decode()[-2000:]
+    # A burst worker stops when the queues are empty; the judge may be left for us.
+    if not Run.objects.get(pk=run.pk).is_finished:
+        subprocess.run(command, env=env, timeout=60, check=True, capture_output=True)
+
+    a, b = run.steps.get(key="advocate:a"), run.steps.get(key="advocate:b")
+    assert a.started_at < b.finished_at and b.started_at < a.finished_at, "the advocates did not overlap"
+    run.refresh_from_db()
+    assert run.is_finished
+    # Two waves of one second each (advocates side by side, then the judge), not three.
+    assert 2000 <= run.critical_path_ms < 2600
