@@ -4,7 +4,9 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 
 
@@ -43,3 +45,11 @@ class Document(models.Model):
 
     def latest_run(self):
         return self.runs.order_by("-created_at", "-id").first()
+
+
+@receiver(post_delete, sender=Document)
+def _delete_original(sender, instance: Document, **kwargs) -> None:
+    # Only once the deletion is committed: a rolled-back delete must keep its file.
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))

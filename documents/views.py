@@ -1,23 +1,150 @@
-from django.http import HttpResponse
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import UploadedFile
+from django.db import DatabaseError
+from django.db.models import Prefetch
+from django.db.models.functions import Length, Substr
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django_tables2 import RequestConfig
 
 from config.roles import ANALYST, role_required
+from orchestrator.engine import start_run
+from orchestrator.forms import StartRunForm
+from orchestrator.models import Pipeline, Run
+
+from .extraction import ExtractionError
+from .forms import DEFAULT_PIPELINE, UploadForm
+from .ingest import display_name, ingest
+from .models import Document
+from .tables import DocumentTable
+
+log = logging.getLogger(__name__)
+
+# The detail page shows this much of the text; runs always read all of it.
+TEXT_SHOWN = 200_000
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded file, for its row in the results table."""
+
+    name: str
+    document: Document | None = None
+    duplicate: bool = False
+    run: Run | None = None
+    run_error: str = ""
+    reason: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.document is None:
+            return "refused"
+        return "duplicate" if self.duplicate else "accepted"
+
+
+def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None) -> Document:
+    # Every analyst sees every document: Quorum has one team per deployment.
+    return get_object_or_404(queryset if queryset is not None else Document.objects.all(), pk=document_id)
 
 
 @role_required(ANALYST)
-def document_list(request):
-    return HttpResponse("documents (to do)")
+def document_list(request: HttpRequest) -> HttpResponse:
+    latest = (
+        Run.objects.select_related("pipeline").order_by("document_id", "-created_at", "-id").distinct("document_id")
+    )
+    documents = (
+        Document.objects.defer("text")
+        .select_related("uploaded_by")
+        .prefetch_related(Prefetch("runs", queryset=latest, to_attr="latest_runs"))
+    )
+    table = DocumentTable(documents)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    rows = table.page.object_list if table.page else []
+    # Poll only while a run on this page can still change.
+    live = any(row.record.latest_runs and not row.record.latest_runs[0].is_finished for row in rows)
+    context = {"table": table, "live": live}
+    if request.htmx:
+        return render(request, "documents/list.html#documents-table", context)
+    return render(request, "documents/list.html", context)
 
 
 @role_required(ANALYST)
-def upload(request):
-    return HttpResponse("upload (to do)")
+def upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    results: list[UploadResult] = []
+    if request.method == "POST" and form.is_valid():
+        pipeline = form.cleaned_data["pipeline"]
+        results = [_upload_one(file, pipeline, request.user) for file in form.cleaned_data["files"]]
+    if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):
+        # upload.js sends one file per request and puts the returned row in its table.
+        result = results[0] if results else UploadResult(name="(no file)", reason=_form_errors(form))
+        return render(request, "documents/upload.html#upload-result", {"result": result})
+    context = {"form": form, "results": results, "max_bytes": settings.QUORUM_MAX_UPLOAD_BYTES}
+    return render(request, "documents/upload.html", context)
+
+
+def _upload_one(file: UploadedFile, pipeline: Pipeline | None, user: AbstractBaseUser) -> UploadResult:
+    result = UploadResult(name=display_name(file.name or ""))
+    try:
+        ingested = ingest(file, user)
+    except ExtractionError as error:
+        result.reason = error.reason
+        return result
+    except DatabaseError:
+        # One file's failure must not lose the report on the others in the batch.
+        log.exception("saving upload %r failed", result.name)
+        result.reason = "not saved: the server could not store it; please try again"
+        return result
+    result.document, result.duplicate = ingested.document, ingested.duplicate
+    if pipeline is not None:
+        try:
+            result.run = start_run(ingested.document, pipeline, user)
+        except Exception:
+            # The document is saved either way; say so rather than fail the whole batch.
+            log.exception("starting a %s run on document %s failed", pipeline.slug, ingested.document.pk)
+            result.run_error = "saved, but the run could not be started; start it from the document page"
+    return result
+
+
+def _form_errors(form: UploadForm) -> str:
+    return " ".join(error for errors in form.errors.values() for error in errors) or "nothing was uploaded"
 
 
 @role_required(ANALYST)
-def detail(request, document_id):
-    return HttpResponse("document (to do)")
+def detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    # A document's text can run to megabytes: load only what the page shows.
+    documents = (
+        Document.objects.defer("text")
+        .select_related("uploaded_by")
+        .annotate(text_length=Length("text"), text_shown=Substr("text", 1, TEXT_SHOWN))
+    )
+    document = _get_document_for_user(request, document_id, documents)
+    context = {
+        "document": document,
+        "runs": document.runs.select_related("pipeline"),
+        "start_form": StartRunForm(initial={"pipeline": DEFAULT_PIPELINE}),
+        "text_cut": document.text_length > TEXT_SHOWN,
+    }
+    return render(request, "documents/detail.html", context)
 
 
 @role_required(ANALYST)
-def download(request, document_id):
-    return HttpResponse("download (to do)")
+def download(request: HttpRequest, document_id: int) -> FileResponse:
+    document = _get_document_for_user(request, document_id)
+    try:
+        original = document.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The original file of this document is missing from storage.") from None
+    # Always an attachment of an opaque type: an uploaded HTML or PDF must never
+    # render in the browser under Quorum's origin.
+    response = FileResponse(
+        original, as_attachment=True, filename=document.original_name, content_type="application/octet-stream"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

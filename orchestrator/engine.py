@@ -22,7 +22,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from review.models import ReviewItem
+from review.routing import open_review_items
 
 from . import jobs
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
@@ -118,22 +118,10 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     run.finished_at = timezone.now()
     run.error = error
     if outcome is not None:
-        result = outcome.result
-        for spec in outcome.review:
-            item = ReviewItem.objects.create(
-                run=run,
-                reason=spec.reason,
-                finding_key=spec.finding_key,
-                finding_type=spec.finding_type,
-                title=spec.title[:300],
-                positions=spec.positions,
-                judge=spec.judge,
-            )
-            for finding in result.get("findings", []):
-                if finding.get("key") == spec.finding_key and finding.get("review"):
-                    finding["review"]["item_id"] = item.pk
-        run.result = result
-        status = Run.Status.NEEDS_REVIEW if outcome.review else Run.Status.DONE
+        run.result = outcome.result
+        run.save()
+        # The pattern marked the findings a human must see; file them in the inbox.
+        status = Run.Status.NEEDS_REVIEW if open_review_items(run) else Run.Status.DONE
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)

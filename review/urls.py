@@ -6,4 +6,7 @@ app_name = "review"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("items/<int:item_id>/", views.item, name="item"),
+    path("items/<int:item_id>/claim/", views.claim, name="claim"),
+    path("items/<int:item_id>/release/", views.release, name="release"),
+    path("items/<int:item_id>/decide/", views.decide, name="decide"),
 ]

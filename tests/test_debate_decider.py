@@ -65,10 +65,9 @@ def test_agreement_passes_through_and_disagreement_goes_to_review():
     assert findings["auto_renewal:1"]["review"] is None
     assert findings["termination:1"]["is_issue"] is False
     assert findings["termination:1"]["review"]["reason"] == "disagreement"
-    [item] = outcome.review
-    assert item.finding_key == "termination:1"
-    assert item.positions == {"a": finding("termination", NOTICE), "b": None}
-    assert item.judge["recommendation"] == "accept_b"
+    assert findings["termination:1"]["a"] == finding("termination", NOTICE)
+    assert findings["termination:1"]["b"] is None
+    assert findings["termination:1"]["judge"]["recommendation"] == "accept_b"
     assert outcome.result["counts"] == {"agreed": 1, "disputed": 1, "issues": 1}
 
 
@@ -79,7 +78,7 @@ def test_every_agreed_finding_is_sampled_at_audit_rate_one():
         "judge": done("judge", {"verdicts": []}),
     }
     outcome = decide(RunContext(run_id=7, audit_rate=1.0), steps)
-    assert [item.reason for item in outcome.review] == ["audit_sample"]
+    assert [f["review"]["reason"] for f in outcome.result["findings"]] == ["audit_sample"]
 
 
 def test_a_failed_advocate_fails_the_run_with_its_error():

@@ -41,18 +41,6 @@ class StepState:
 
 
 @dataclass(frozen=True)
-class ReviewSpec:
-    """A finding a human must look at."""
-
-    finding_key: str
-    reason: str  # disagreement | audit_sample | partial_result | validation_failure
-    finding_type: str
-    title: str
-    positions: dict[str, Any]
-    judge: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class RunContext:
     run_id: int
     rebuttal_rounds: int = 0
@@ -63,12 +51,12 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Exactly one of: steps to schedule (possibly none: wait), a final result, an error."""
+    """Exactly one of: steps to schedule (possibly none: wait), a final result, an error.
+    A result marks each finding a human must see with finding["review"] = {"reason": ...}."""
 
     planned: int
     schedule: list[StepSpec] = field(default_factory=list)
     result: dict[str, Any] | None = None
-    review: list[ReviewSpec] = field(default_factory=list)
     error: str = ""
 
 

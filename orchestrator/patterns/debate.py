@@ -13,7 +13,7 @@ import random
 import re
 from typing import Any
 
-from . import Outcome, ReviewSpec, RunContext, StepSpec, StepState
+from . import Outcome, RunContext, StepSpec, StepState
 
 SLOT_A, SLOT_B, SLOT_JUDGE = "advocate_a", "advocate_b", "judge"
 
@@ -66,7 +66,7 @@ def _rebuttal_inputs(number: int, own: list[dict], other: list[dict]) -> dict[st
 
 
 def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dict[str, dict]) -> Outcome:
-    findings, review = [], []
+    findings = []
     for match in matches:
         verdict = verdicts.get(match["key"])
         position = match["a"] or match["b"]
@@ -90,16 +90,6 @@ def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dic
             reason = "audit_sample"
         if reason:
             finding["review"] = {"reason": reason, "item_id": None, "decision": None}
-            review.append(
-                ReviewSpec(
-                    finding_key=match["key"],
-                    reason=reason,
-                    finding_type=match["type"],
-                    title=position["title"],
-                    positions={"a": match["a"], "b": match["b"]},
-                    judge=verdict or {},
-                )
-            )
         findings.append(finding)
     result = {
         "pattern": "debate",
@@ -107,7 +97,7 @@ def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dic
         "findings": findings,
         "counts": count_findings(findings),
     }
-    return Outcome(planned, result=result, review=review)
+    return Outcome(planned, result=result)
 
 
 def count_findings(findings: list[dict]) -> dict[str, int]:

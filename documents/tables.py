@@ -1,0 +1,29 @@
+import django_tables2 as tables
+from django.template.defaultfilters import filesizeformat
+from django.template.loader import render_to_string
+
+from .models import Document
+
+
+class DocumentTable(tables.Table):
+    original_name = tables.Column(linkify=True, verbose_name="Name")
+    kind = tables.Column()
+    page_count = tables.Column(verbose_name="Pages", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    size = tables.Column(attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    uploaded_by = tables.Column(order_by="uploaded_by__username")
+    created_at = tables.DateTimeColumn(verbose_name="Uploaded", format="Y-m-d H:i")
+    # Read from the view's prefetch (one query for the page), not Document.latest_run() (one per row).
+    latest_run = tables.Column(accessor="latest_runs", empty_values=(), orderable=False, verbose_name="Latest run")
+
+    class Meta:
+        model = Document
+        fields = ["original_name", "kind", "page_count", "size", "uploaded_by", "created_at", "latest_run"]
+        attrs = {"class": "documents"}
+        order_by = "-created_at"
+        empty_text = "No documents yet: upload some to get started."
+
+    def render_size(self, value: int) -> str:
+        return filesizeformat(value)
+
+    def render_latest_run(self, value: list) -> str:
+        return render_to_string("documents/list.html#run-cell", {"run": value[0] if value else None})

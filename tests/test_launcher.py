@@ -1,0 +1,99 @@
+"""`make run`'s launcher brings the whole app up on embedded servers and leaves
+nothing running after Ctrl-C or after being killed outright."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(port: int, launcher: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert launcher.poll() is None, "the launcher exited early"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                health = json.load(response)
+                if health["workers"]["count"] >= 4:
+                    return health
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the app did not come up")
+
+
+def _everything(launcher: subprocess.Popen, var_dir: Path) -> list[psutil.Process]:
+    """The launcher's descendants plus the embedded servers (PostgreSQL is
+    daemonised by pg_ctl, so it is not a descendant)."""
+    processes = psutil.Process(launcher.pid).children(recursive=True)
+    pid_file = var_dir / "embedded" / "pg" / "postmaster.pid"
+    processes.append(psutil.Process(int(pid_file.read_text().split()[0])))
+    return processes
+
+
+def _all_gone(processes: list[psutil.Process], timeout: float = 30) -> list[str]:
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return [" ".join(p.cmdline()[:4]) for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture
+def launch(tmp_path):
+    started = []
+
+    def start() -> tuple[subprocess.Popen, int]:
+        port = _free_port()
+        # A file, not a pipe: nobody reads a pipe while the app runs, and a full one blocks every writer.
+        log = open(tmp_path / "launcher.log", "wb")  # noqa: SIM115 - closed with the launcher
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env.update(QUORUM_VAR_DIR=str(tmp_path / "var"), PORT=str(port), QUORUM_DEMO_PASSWORD="demo-pass-123")
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "config.devserver"], cwd=ROOT, env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        started.append(launcher)
+        return launcher, port
+
+    yield start
+    for launcher in started:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_stops_the_servers_and_every_worker(launch, tmp_path):
+    launcher, port = launch()
+    health = _wait_healthy(port, launcher)
+    assert health["database"]["ok"] and health["redis"]["ok"]
+    processes = _everything(launcher, tmp_path / "var")
+
+    os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+    assert launcher.wait(timeout=60) == 0
+    assert _all_gone(processes) == []
+    output = (tmp_path / "launcher.log").read_text()
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "analyst: demo-pass-123" in output
+
+
+def test_a_killed_launcher_leaves_nothing_running(launch, tmp_path):
+    launcher, port = launch()
+    _wait_healthy(port, launcher)
+    processes = _everything(launcher, tmp_path / "var")
+
+    launcher.kill()  # SIGKILL: no handler, no atexit
+    launcher.wait()
+    assert _all_gone(processes) == []

@@ -1,0 +1,114 @@
+"""Run pages, the runs CSV and /healthz."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from orchestrator import engine
+from orchestrator.models import Run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def finished_run(make_document, debate_pipeline, run_jobs, analyst):
+    run = engine.start_run(make_document(user=analyst), debate_pipeline, analyst)
+    run_jobs()
+    run.refresh_from_db()
+    return run
+
+
+def _csv(response) -> list[dict]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_run_page_shows_findings_with_evidence_and_the_stand_in_label(client_for, analyst, finished_run):
+    response = client_for(analyst).get(finished_run.get_absolute_url())
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "rule-based offline provider" in page
+    assert "automatically renew for successive twelve-month terms" in page
+    assert "advocate:a" in page and "judge" in page
+    # Finished: the live region no longer polls.
+    assert 'hx-trigger="every 1s"' not in page
+
+
+def test_run_page_polls_while_the_run_is_going(client_for, analyst, make_document, debate_pipeline, queues):
+    run = engine.start_run(make_document(), debate_pipeline)
+    response = client_for(analyst).get(run.get_absolute_url(), headers={"HX-Request": "true"})
+    page = response.content.decode()
+    assert 'hx-trigger="every 1s"' in page
+    assert "0 of 3 steps done" in page
+    assert "<html" not in page  # just the partial
+
+
+def test_step_page_shows_the_request_and_the_output(client_for, analyst, finished_run):
+    step = finished_run.steps.get(key="advocate:b")
+    page = client_for(analyst).get(reverse("orchestrator:step", args=[finished_run.pk, step.pk])).content.decode()
+    assert "Advocate B (strict)" in page
+    assert "advocate-strict v1" in page
+    assert "findings" in page
+
+
+def test_document_and_model_text_are_escaped(client_for, analyst, make_document, debate_pipeline, run_jobs):
+    hostile = "<script>alert('x')</script>\n1. Renewal. This Agreement shall automatically renew <b>yearly</b>."
+    run = engine.start_run(make_document(hostile, name="<img src=x onerror=alert(1)>.txt"), debate_pipeline)
+    run_jobs()
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
+
+
+def test_runs_csv_has_one_row_per_run_and_honours_filters(client_for, analyst, finished_run, make_document,
+                                                          debate_pipeline):
+    failed = Run.objects.create(document=make_document("=HYPERLINK(1)", name="=cmd.txt"), pipeline=debate_pipeline,
+                                status=Run.Status.FAILED, error="boom")
+    client = client_for(analyst)
+    rows = _csv(client.get(reverse("orchestrator:runs_export")))
+    assert [int(row["run"]) for row in rows] == [failed.pk, finished_run.pk]
+    assert rows[0]["document"] == "'=cmd.txt"  # neutralised for spreadsheets
+    done = rows[1]
+    assert done["pipeline"] == "contract-debate" and done["pattern"] == "debate"
+    assert "renew" in done["findings"].lower()
+    assert int(done["input_tokens"]) == finished_run.input_tokens
+
+    only_failed = _csv(client.get(reverse("orchestrator:runs_export"), {"status": "failed"}))
+    assert [int(row["run"]) for row in only_failed] == [failed.pk]
+
+
+def test_healthz_reports_database_redis_and_workers(client):
+    response = client.get("/healthz")
+    data = response.json()
+    assert response.status_code == 200
+    assert data["database"]["ok"] and data["redis"]["ok"]
+    assert "count" in data["workers"]
+
+
+@pytest.mark.parametrize("name", ["orchestrator:runs", "orchestrator:runs_export", "orchestrator:pipelines"])
+def test_outsider_cannot_open_run_pages(client_for, outsider, name):
+    assert client_for(outsider).get(reverse(name)).status_code == 403
+
+
+def test_outsider_cannot_open_a_run_or_its_steps(client_for, outsider, finished_run):
+    client = client_for(outsider)
+    step = finished_run.steps.first()
+    assert client.get(finished_run.get_absolute_url()).status_code == 403
+    assert client.get(reverse("orchestrator:step", args=[finished_run.pk, step.pk])).status_code == 403
+
+
+def test_outsider_cannot_start_a_run(client_for, outsider, make_document, debate_pipeline):
+    document = make_document()
+    response = client_for(outsider).post(reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"})
+    assert response.status_code == 403
+    assert not Run.objects.exists()
+
+
+def test_analyst_starts_a_run_from_a_document(client_for, analyst, make_document, debate_pipeline, queues):
+    document = make_document()
+    response = client_for(analyst).post(reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"})
+    run = Run.objects.get()
+    assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
+    assert run.created_by == analyst
