@@ -62,7 +62,14 @@ class EmbeddedServices:
         self.redis_url = f"unix://{socket}?db=0"
 
         self._watchdog = subprocess.Popen(
-            [sys.executable, "-m", "config.embedded", "--watchdog", str(self.root / "pg"), str(self._valkey._process.pid)],
+            [
+                sys.executable,
+                "-m",
+                "config.embedded",
+                "--watchdog",
+                str(self.root / "pg"),
+                str(self._valkey._process.pid),
+            ],
             stdin=subprocess.PIPE,
             cwd=BASE_DIR,
             start_new_session=True,  # Ctrl-C in the terminal must not kill it before it can clean up

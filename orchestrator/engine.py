@@ -283,7 +283,9 @@ def _add_usage(step: Step, completion: Completion) -> None:
     step.latency_ms = (step.latency_ms or 0) + completion.latency_ms
     price = ModelPrice.objects.filter(model=completion.model).first()
     if price is not None:
-        step.cost += price.cost(usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens)
+        step.cost += price.cost(
+            usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens
+        )
     step.model = completion.model
 
 
@@ -331,8 +333,16 @@ def requeue_stuck(now=None) -> list[Step]:
         if not jobs.is_lost(step, now):
             continue
         lost = sum(attempt.get("error_class") == "LostJob" for attempt in step.attempts) + 1
-        attempts = [*step.attempts, {"number": len(step.attempts) + 1, "at": now.isoformat(), "latency_ms": 0,
-                                     "error_class": "LostJob", "error": f"job lost while {step.status}; requeued"}]
+        attempts = [
+            *step.attempts,
+            {
+                "number": len(step.attempts) + 1,
+                "at": now.isoformat(),
+                "latency_ms": 0,
+                "error_class": "LostJob",
+                "error": f"job lost while {step.status}; requeued",
+            },
+        ]
         if lost >= 3:
             Step.objects.filter(pk=step.pk, status=step.status).update(
                 status=Step.Status.FAILED, attempts=attempts, finished_at=now, error="The step's job was lost 3 times."

@@ -154,7 +154,9 @@ class Pipeline(models.Model):
         return self.slots.select_related("agent__prompt__active").get(name=slot_name).agent
 
     def uses_stand_in(self) -> bool:
-        return any(slot.agent and slot.agent.provider_name() == "offline" for slot in self.slots.select_related("agent"))
+        return any(
+            slot.agent and slot.agent.provider_name() == "offline" for slot in self.slots.select_related("agent")
+        )
 
 
 class PipelineSlot(models.Model):

@@ -148,6 +148,8 @@ def healthz(request):
     except RedisError as error:
         checks["redis"] = {"ok": False, "error": type(error).__name__}
         checks["workers"] = {"ok": False, "count": 0}
-    checks["running_steps"] = Step.objects.filter(status=Step.Status.RUNNING).count() if checks["database"]["ok"] else None
+    checks["running_steps"] = (
+        Step.objects.filter(status=Step.Status.RUNNING).count() if checks["database"]["ok"] else None
+    )
     ok = checks["database"]["ok"] and checks["redis"]["ok"]
     return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)

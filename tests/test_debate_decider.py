@@ -32,7 +32,9 @@ def test_it_waits_for_the_slower_advocate():
 def test_the_judge_gets_the_matched_findings_and_the_rubric():
     criteria = [{"id": "auto-renewal-notice", "applies_to": ["auto_renewal"]}]
     steps = {
-        "advocate:a": done("advocate:a", {"findings": [finding("auto_renewal", RENEWAL), finding("termination", NOTICE)]}),
+        "advocate:a": done(
+            "advocate:a", {"findings": [finding("auto_renewal", RENEWAL), finding("termination", NOTICE)]}
+        ),
         "advocate:b": done("advocate:b", {"findings": [finding("auto_renewal", RENEWAL)]}),
     }
     outcome = decide(RunContext(run_id=1, criteria=criteria), steps)
@@ -45,16 +47,30 @@ def test_the_judge_gets_the_matched_findings_and_the_rubric():
 
 def test_agreement_passes_through_and_disagreement_goes_to_review():
     steps = {
-        "advocate:a": done("advocate:a", {"findings": [finding("auto_renewal", RENEWAL), finding("termination", NOTICE)]}),
+        "advocate:a": done(
+            "advocate:a", {"findings": [finding("auto_renewal", RENEWAL), finding("termination", NOTICE)]}
+        ),
         "advocate:b": done("advocate:b", {"findings": [finding("auto_renewal", RENEWAL)]}),
         "judge": done(
             "judge",
             {
                 "verdicts": [
-                    {"key": "auto_renewal:1", "is_issue": True, "recommendation": "accept_a", "confidence": 0.95,
-                     "criteria": ["auto-renewal-notice"], "rationale": "both"},
-                    {"key": "termination:1", "is_issue": False, "recommendation": "accept_b", "confidence": 0.7,
-                     "criteria": [], "rationale": "hedged"},
+                    {
+                        "key": "auto_renewal:1",
+                        "is_issue": True,
+                        "recommendation": "accept_a",
+                        "confidence": 0.95,
+                        "criteria": ["auto-renewal-notice"],
+                        "rationale": "both",
+                    },
+                    {
+                        "key": "termination:1",
+                        "is_issue": False,
+                        "recommendation": "accept_b",
+                        "confidence": 0.7,
+                        "criteria": [],
+                        "rationale": "hedged",
+                    },
                 ]
             },
         ),
@@ -103,8 +119,10 @@ def test_rebuttal_rounds_run_before_the_judge():
 
 def test_findings_match_on_type_and_near_identical_evidence():
     a = [finding("auto_renewal", RENEWAL), finding("liability_cap", LIABILITY)]
-    b = [finding("auto_renewal", "  this agreement shall automatically renew for successive 12-month terms"),
-         finding("unlimited_liability", LIABILITY)]
+    b = [
+        finding("auto_renewal", "  this agreement shall automatically renew for successive 12-month terms"),
+        finding("unlimited_liability", LIABILITY),
+    ]
     matches = match_findings(a, b)
     assert [(m["key"], m["status"]) for m in matches] == [
         ("auto_renewal:1", "agreed"),

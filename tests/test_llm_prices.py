@@ -16,14 +16,20 @@ def test_prices_follow_the_cache_and_batch_multipliers():
 
 
 @pytest.mark.django_db
-def test_seeding_creates_then_resets_prices():
+def test_seeding_creates_prices():
     assert seed_prices() == len(CLAUDE_PRICES)
-    ModelPrice.objects.filter(model="claude-opus-5").update(input_per_mtok=Decimal("99"))
-
-    assert seed_prices() == len(CLAUDE_PRICES)
-
     assert ModelPrice.objects.count() == len(CLAUDE_PRICES)
     opus = ModelPrice.objects.get(model="claude-opus-5")
     assert (opus.input_per_mtok, opus.output_per_mtok) == (Decimal("5"), Decimal("25"))
     assert (opus.cache_write_per_mtok, opus.cache_read_per_mtok) == (Decimal("6.25"), Decimal("0.5"))
     assert ModelPrice.objects.get(model="offline-rules").output_per_mtok == 0
+
+
+@pytest.mark.django_db
+def test_seeding_again_keeps_an_admins_edited_price():
+    seed_prices()
+    ModelPrice.objects.filter(model="claude-opus-5").update(input_per_mtok=Decimal("99"))
+
+    assert seed_prices() == 0
+
+    assert ModelPrice.objects.get(model="claude-opus-5").input_per_mtok == Decimal("99")

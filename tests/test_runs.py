@@ -62,10 +62,15 @@ def test_document_and_model_text_are_escaped(client_for, analyst, make_document,
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
 
 
-def test_runs_csv_has_one_row_per_run_and_honours_filters(client_for, analyst, finished_run, make_document,
-                                                          debate_pipeline):
-    failed = Run.objects.create(document=make_document("=HYPERLINK(1)", name="=cmd.txt"), pipeline=debate_pipeline,
-                                status=Run.Status.FAILED, error="boom")
+def test_runs_csv_has_one_row_per_run_and_honours_filters(
+    client_for, analyst, finished_run, make_document, debate_pipeline
+):
+    failed = Run.objects.create(
+        document=make_document("=HYPERLINK(1)", name="=cmd.txt"),
+        pipeline=debate_pipeline,
+        status=Run.Status.FAILED,
+        error="boom",
+    )
     client = client_for(analyst)
     rows = _csv(client.get(reverse("orchestrator:runs_export")))
     assert [int(row["run"]) for row in rows] == [failed.pk, finished_run.pk]
@@ -101,14 +106,18 @@ def test_outsider_cannot_open_a_run_or_its_steps(client_for, outsider, finished_
 
 def test_outsider_cannot_start_a_run(client_for, outsider, make_document, debate_pipeline):
     document = make_document()
-    response = client_for(outsider).post(reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"})
+    response = client_for(outsider).post(
+        reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"}
+    )
     assert response.status_code == 403
     assert not Run.objects.exists()
 
 
 def test_analyst_starts_a_run_from_a_document(client_for, analyst, make_document, debate_pipeline, queues):
     document = make_document()
-    response = client_for(analyst).post(reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"})
+    response = client_for(analyst).post(
+        reverse("orchestrator:start", args=[document.pk]), {"pipeline": "contract-debate"}
+    )
     run = Run.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
     assert run.created_by == analyst

@@ -42,29 +42,77 @@ The contract:
 }
 
 CRITERIA = [
-    {"id": "auto-renewal-notice", "title": "Automatic renewal without a clear notice period", "weight": 3,
-     "applies_to": ["auto_renewal"], "guidance": "Flag renewals that happen automatically unless notice is given."},
-    {"id": "liability-exposure", "title": "Liability uncapped or capped unclearly", "weight": 3,
-     "applies_to": ["liability_cap", "unlimited_liability", "indemnity"],
-     "guidance": "Unlimited liability or broad indemnities are issues; a clear cap is acceptable."},
-    {"id": "termination-rights", "title": "Termination rights one-sided or missing", "weight": 2,
-     "applies_to": ["termination"], "guidance": "We must be able to terminate for convenience with notice."},
-    {"id": "governing-law", "title": "Governing law and jurisdiction stated", "weight": 1,
-     "applies_to": ["governing_law"], "guidance": "Note the governing law; foreign law needs legal sign-off."},
-    {"id": "confidentiality-bounded", "title": "Confidentiality obligations clear and bounded", "weight": 2,
-     "applies_to": ["confidentiality"], "guidance": "Obligations should be explicit and limited in time."},
-    {"id": "restrictive-covenants", "title": "Non-compete and restrictive covenants", "weight": 3,
-     "applies_to": ["non_compete"], "guidance": "Any non-compete binding us is an issue for legal review."},
-    {"id": "payment-policy", "title": "Payment terms within policy (60 days, no penalty interest)", "weight": 2,
-     "applies_to": ["payment_terms"], "guidance": "Terms over 60 days or penalty interest breach policy."},
+    {
+        "id": "auto-renewal-notice",
+        "title": "Automatic renewal without a clear notice period",
+        "weight": 3,
+        "applies_to": ["auto_renewal"],
+        "guidance": "Flag renewals that happen automatically unless notice is given.",
+    },
+    {
+        "id": "liability-exposure",
+        "title": "Liability uncapped or capped unclearly",
+        "weight": 3,
+        "applies_to": ["liability_cap", "unlimited_liability", "indemnity"],
+        "guidance": "Unlimited liability or broad indemnities are issues; a clear cap is acceptable.",
+    },
+    {
+        "id": "termination-rights",
+        "title": "Termination rights one-sided or missing",
+        "weight": 2,
+        "applies_to": ["termination"],
+        "guidance": "We must be able to terminate for convenience with notice.",
+    },
+    {
+        "id": "governing-law",
+        "title": "Governing law and jurisdiction stated",
+        "weight": 1,
+        "applies_to": ["governing_law"],
+        "guidance": "Note the governing law; foreign law needs legal sign-off.",
+    },
+    {
+        "id": "confidentiality-bounded",
+        "title": "Confidentiality obligations clear and bounded",
+        "weight": 2,
+        "applies_to": ["confidentiality"],
+        "guidance": "Obligations should be explicit and limited in time.",
+    },
+    {
+        "id": "restrictive-covenants",
+        "title": "Non-compete and restrictive covenants",
+        "weight": 3,
+        "applies_to": ["non_compete"],
+        "guidance": "Any non-compete binding us is an issue for legal review.",
+    },
+    {
+        "id": "payment-policy",
+        "title": "Payment terms within policy (60 days, no penalty interest)",
+        "weight": 2,
+        "applies_to": ["payment_terms"],
+        "guidance": "Terms over 60 days or penalty interest breach policy.",
+    },
 ]
 
 AGENTS = [
     # slug, name, role, profile, prompt, schema, queue
-    ("advocate-a-thorough", "Advocate A (thorough)", "advocate", "thorough", "advocate-thorough",
-     schemas.FINDINGS, "advocates"),
-    ("advocate-b-strict", "Advocate B (strict)", "advocate", "strict", "advocate-strict",
-     schemas.FINDINGS, "advocates"),
+    (
+        "advocate-a-thorough",
+        "Advocate A (thorough)",
+        "advocate",
+        "thorough",
+        "advocate-thorough",
+        schemas.FINDINGS,
+        "advocates",
+    ),
+    (
+        "advocate-b-strict",
+        "Advocate B (strict)",
+        "advocate",
+        "strict",
+        "advocate-strict",
+        schemas.FINDINGS,
+        "advocates",
+    ),
     ("debate-judge", "Judge", "judge", "", "debate-judge", schemas.JUDGEMENT, "judges"),
 ]
 

@@ -45,8 +45,7 @@ def seed_users(password: str | None) -> dict[str, str]:
 def _prompt(slug: str, name: str, system: str, template: str) -> Prompt:
     prompt, _ = Prompt.objects.get_or_create(slug=slug, defaults={"name": name})
     if prompt.active is None:
-        version = PromptVersion.objects.create(prompt=prompt, number=1, system=system, template=template,
-                                               note="Seeded")
+        version = PromptVersion.objects.create(prompt=prompt, number=1, system=system, template=template, note="Seeded")
         prompt.active = version
         prompt.save(update_fields=["active"])
     return prompt

@@ -76,14 +76,21 @@ class Provider(Protocol):
     def complete(self, request: Request) -> Completion: ...
 
 
-def get_provider(name: str) -> Provider:
-    from . import anthropic, offline
+PROVIDERS = {
+    "offline": "orchestrator.llm.offline.OfflineProvider",
+    "anthropic": "orchestrator.llm.anthropic.AnthropicProvider",
+}
 
-    providers = {"offline": offline.OfflineProvider, "anthropic": anthropic.AnthropicProvider}
+
+def get_provider(name: str) -> Provider:
+    # Imported on first use: the anthropic SDK takes a second to import, and
+    # offline deployments never need it.
+    from django.utils.module_loading import import_string
+
     try:
-        return providers[name]()
+        return import_string(PROVIDERS[name])()
     except KeyError:
-        raise PermanentError(f"Unknown model provider {name!r}; known: {', '.join(providers)}") from None
+        raise PermanentError(f"Unknown model provider {name!r}; known: {', '.join(PROVIDERS)}") from None
 
 
 def estimate_tokens(text: str) -> int:

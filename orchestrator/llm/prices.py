@@ -60,10 +60,13 @@ CLAUDE_PRICES: list[dict[str, Any]] = [
 
 
 def seed_prices() -> int:
-    """Create or update a ModelPrice row for every entry above; returns how many."""
+    """Add a ModelPrice row for every entry above that is missing; returns how
+    many were added. Rows that exist are left alone: `make run` seeds on every
+    start, and an admin's edited price must survive it."""
     from orchestrator.models import ModelPrice
 
+    added = 0
     for entry in CLAUDE_PRICES:
         values = {k: v for k, v in entry.items() if k != "model"}
-        ModelPrice.objects.update_or_create(model=entry["model"], defaults=values)
-    return len(CLAUDE_PRICES)
+        added += ModelPrice.objects.get_or_create(model=entry["model"], defaults=values)[1]
+    return added
