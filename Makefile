@@ -36,8 +36,11 @@ TEST_VAR ?= $(CURDIR)/var/test
 test: $(VENV)/.installed chromium
 	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
 
+# A benchmark, not a test: prints a table and writes var/bench/latest.json.
+# `make bench ARGS=pages` runs one module.
 bench: $(VENV)/.installed
-	QUORUM_VAR_DIR=$(CURDIR)/var/bench $(PY) -m config.embedded $(PY) -m bench
+	QUORUM_VAR_DIR=$(CURDIR)/var/bench/run HTTPS=false STATIC_MANIFEST=false QUORUM_BENCH_OUT=$(CURDIR)/var/bench/latest.json \
+		$(PY) -m config.embedded $(PY) -m bench $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
