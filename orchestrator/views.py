@@ -32,7 +32,7 @@ def runs(request):
         queryset = form.filter(queryset)
     table = RunTable(queryset)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
-    live = any(not run.is_finished for run in table.page.object_list) if table.page else False
+    live = any(not row.record.is_finished for row in table.page.object_list) if table.page else False
     context = {"table": table, "form": form, "live": live, "query": request.GET.urlencode()}
     if request.htmx:
         return render(request, "orchestrator/runs.html#runs-table", context)

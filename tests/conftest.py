@@ -92,6 +92,46 @@ def run_jobs(queues):
     return work
 
 
+def database_url() -> str:
+    """The URL of the test database, for processes started by a test."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["HOST"].startswith("/"):
+        return f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}"
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(queues, transactional_db):
+    """A real RQ worker process on every queue, working against the test
+    database until the test ends."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": database_url()}
+    command = [sys.executable, "manage.py", "rqworker", *settings.RQ_QUEUE_NAMES,
+               "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def screenshot(page):
+    """Save a full-page screenshot under test-results/screenshots/ (kept by CI)."""
+    from pathlib import Path
+
+    folder = Path(settings.BASE_DIR) / "test-results" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> None:
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
+
+    return take
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not os.path.exists(CHROMIUM):

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import django_rq
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from orchestrator import engine
+from tests.conftest import database_url
 from orchestrator.models import Run, Step
 from review.models import ReviewItem
 
@@ -90,17 +91,9 @@ def test_a_step_without_an_active_prompt_fails_the_run_with_a_clear_error(make_d
     assert "advocate:b failed" in run.error and "no active version" in run.error
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    host = db["HOST"]
-    if host.startswith("/"):
-        return f"postgresql://{db['USER']}@/{db['NAME']}?host={host}"
-    return f"postgresql://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def test_both_advocates_run_at_the_same_time_on_different_workers(make_document, debate_pipeline, queues):
     run = engine.start_run(make_document(), debate_pipeline)
-    env = {**os.environ, "DATABASE_URL": _database_url(), "QUORUM_OFFLINE_LATENCY": "1"}
+    env = {**os.environ, "DATABASE_URL": database_url(), "QUORUM_OFFLINE_LATENCY": "1"}
     command = [sys.executable, "manage.py", "rqworker", "advocates", "judges", "--burst",
                "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
     workers = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]

@@ -45,6 +45,17 @@ def test_run_page_polls_while_the_run_is_going(client_for, analyst, make_documen
     assert "<html" not in page  # just the partial
 
 
+def test_runs_list_polls_only_while_a_run_is_going(client_for, analyst, finished_run, make_document, debate_pipeline):
+    client = client_for(analyst)
+    page = client.get(reverse("orchestrator:runs")).content.decode()
+    assert finished_run.document.original_name in page
+    assert 'hx-trigger="every 2s"' not in page
+
+    engine.start_run(make_document("1. Renewal. It shall automatically renew.", name="second.txt"), debate_pipeline)
+    page = client.get(reverse("orchestrator:runs"), headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 2s"' in page and "second.txt" in page
+
+
 def test_step_page_shows_the_request_and_the_output(client_for, analyst, finished_run):
     step = finished_run.steps.get(key="advocate:b")
     page = client_for(analyst).get(reverse("orchestrator:step", args=[finished_run.pk, step.pk])).content.decode()
