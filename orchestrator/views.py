@@ -12,6 +12,7 @@ from rq import Worker
 from config.roles import ANALYST, role_required
 from documents.models import Document
 
+from . import export
 from .engine import start_run
 from .export import stream_csv
 from .forms import RunFilterForm, StartRunForm
@@ -27,7 +28,7 @@ def _get_run_for_user(request, run_id: int) -> Run:
 @role_required(ANALYST)
 def runs(request):
     form = RunFilterForm(request.GET or None)
-    queryset = Run.objects.select_related("document", "pipeline")
+    queryset = Run.objects.select_related("document", "pipeline").defer("document__text")
     if form.is_bound:
         queryset = form.filter(queryset)
     table = RunTable(queryset)
@@ -39,44 +40,24 @@ def runs(request):
     return render(request, "orchestrator/runs.html", context)
 
 
+def _filtered_runs(request):
+    form = RunFilterForm(request.GET or None)
+    return form.filter(Run.objects.all()) if form.is_bound else Run.objects.all()
+
+
 @role_required(ANALYST)
 def export_runs(request):
-    form = RunFilterForm(request.GET or None)
-    queryset = Run.objects.select_related("document", "pipeline").order_by("-created_at", "-id")
-    if form.is_bound:
-        queryset = form.filter(queryset)
-    header = [
-        "run", "document", "pipeline", "pattern", "status", "findings", "issues", "agreed", "disputed",
-        "decisions", "input_tokens", "output_tokens", "cost_usd", "wall_time_s", "created_at",
-    ]  # fmt: skip
-    return stream_csv("quorum-runs.csv", header, (_run_row(run) for run in queryset.iterator(chunk_size=500)))
+    return stream_csv("quorum-runs.csv", export.RUN_HEADER, export.run_rows(_filtered_runs(request)))
 
 
-def _run_row(run: Run) -> list:
-    findings = (run.result or {}).get("findings", [])
-    counts = (run.result or {}).get("counts", {})
-    decisions = [
-        f"{f['key']}: {f['review']['decision']['choice']} by {f['review']['decision']['by']}"
-        for f in findings
-        if f.get("review") and f["review"].get("decision")
-    ]
-    return [
-        run.pk,
-        run.document.original_name,
-        run.pipeline.slug,
-        run.pipeline.pattern,
-        run.status,
-        "; ".join(f"{f['title']} [{'issue' if f['is_issue'] else 'not an issue'}]" for f in findings),
-        counts.get("issues", ""),
-        counts.get("agreed", ""),
-        counts.get("disputed", ""),
-        "; ".join(decisions),
-        run.input_tokens,
-        run.output_tokens,
-        f"{run.cost:.6f}",
-        f"{run.wall_ms / 1000:.2f}" if run.wall_ms is not None else "",
-        run.created_at.isoformat(),
-    ]
+@role_required(ANALYST)
+def export_findings(request):
+    return stream_csv("quorum-findings.csv", export.FINDING_HEADER, export.finding_rows(_filtered_runs(request)))
+
+
+@role_required(ANALYST)
+def export_steps(request):
+    return stream_csv("quorum-steps.csv", export.STEP_HEADER, export.step_rows(_filtered_runs(request)))
 
 
 @role_required(ANALYST)

@@ -132,3 +132,30 @@ def test_analyst_starts_a_run_from_a_document(client_for, analyst, make_document
     run = Run.objects.get()
     assert response.status_code == 302 and response["Location"] == run.get_absolute_url()
     assert run.created_by == analyst
+
+
+def test_findings_csv_has_one_row_per_finding_with_who_flagged_it(client_for, analyst, finished_run):
+    rows = _csv(client_for(analyst).get(reverse("orchestrator:findings_export")))
+    findings = finished_run.result["findings"]
+    assert len(rows) == len(findings)
+    by_key = {row["finding"]: row for row in rows}
+    for finding in findings:
+        row = by_key[finding["key"]]
+        assert row["evidence"] == finding["evidence"]
+        assert row["flagged_by"] == {2: "both"}.get(len(finding["flagged_by"]), finding["flagged_by"][0].upper())
+        assert row["agreement"] == finding["status"]
+        if finding["status"] == "disputed":
+            assert row["review_reason"] == "disagreement" and row["judge_call"] in {"issue", "not an issue"}
+
+
+def test_steps_csv_honours_the_pipeline_filter(client_for, analyst, finished_run):
+    client = client_for(analyst)
+    rows = _csv(client.get(reverse("orchestrator:steps_export"), {"pipeline": "contract-debate"}))
+    assert sorted(row["step"] for row in rows) == ["advocate:a", "advocate:b", "judge"]
+    assert all(int(row["input_tokens"]) > 0 for row in rows)
+    assert _csv(client.get(reverse("orchestrator:steps_export"), {"status": "failed"})) == []
+
+
+@pytest.mark.parametrize("name", ["orchestrator:findings_export", "orchestrator:steps_export"])
+def test_outsider_cannot_export(client_for, outsider, name):
+    assert client_for(outsider).get(reverse(name)).status_code == 403
