@@ -9,8 +9,10 @@ urlpatterns = [
     path("runs/findings.csv", views.export_findings, name="findings_export"),
     path("runs/steps.csv", views.export_steps, name="steps_export"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
+    path("runs/<int:run_id>/trace/", views.run_trace, name="trace"),
     path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
     path("documents/<int:document_id>/runs/", views.start, name="start"),
+    path("dashboard/", views.dashboard_page, name="dashboard"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
 ]

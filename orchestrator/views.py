@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
@@ -12,7 +13,7 @@ from rq import Worker
 from config.roles import ANALYST, role_required
 from documents.models import Document
 
-from . import export
+from . import dashboard, export, trace
 from .engine import start_run
 from .export import stream_csv
 from .forms import RunFilterForm, StartRunForm
@@ -77,10 +78,35 @@ def run_detail(request, run_id: int):
 
 
 @role_required(ANALYST)
+def run_trace(request, run_id: int):
+    run = _get_run_for_user(request, run_id)
+    steps = list(run.steps.select_related("agent"))
+    context = {"run": run, "chart": trace.waterfall(steps, timezone.now())}
+    if request.htmx:
+        return render(request, "orchestrator/trace.html#waterfall", context)
+    return render(request, "orchestrator/trace.html", context)
+
+
+@role_required(ANALYST)
 def step_detail(request, run_id: int, step_id: int):
     run = _get_run_for_user(request, run_id)
     step = get_object_or_404(run.steps.select_related("agent", "prompt_version", "rubric_version"), pk=step_id)
     return render(request, "orchestrator/step.html", {"run": run, "step": step})
+
+
+DASHBOARD_DAYS = [7, 30, 90]
+
+
+@role_required(ANALYST)
+def dashboard_page(request):
+    days = int(request.GET["days"]) if request.GET.get("days") in {str(n) for n in DASHBOARD_DAYS} else 30
+    blocks = [
+        {"pipeline": pipeline, "charts": dashboard.charts(dashboard.daily(pipeline, days))}
+        for pipeline in Pipeline.objects.filter(is_active=True)
+    ]
+    return render(
+        request, "orchestrator/dashboard.html", {"pipelines": blocks, "days": days, "day_choices": DASHBOARD_DAYS}
+    )
 
 
 @role_required(ANALYST)

@@ -159,3 +159,19 @@ def test_steps_csv_honours_the_pipeline_filter(client_for, analyst, finished_run
 @pytest.mark.parametrize("name", ["orchestrator:findings_export", "orchestrator:steps_export"])
 def test_outsider_cannot_export(client_for, outsider, name):
     assert client_for(outsider).get(reverse(name)).status_code == 403
+
+
+def test_trace_draws_a_bar_per_step_linking_to_it_and_marks_failed_attempts(client_for, analyst, finished_run):
+    step = finished_run.steps.get(key="advocate:a")
+    step.attempts = [
+        {"number": 1, "at": step.started_at.isoformat(), "latency_ms": 5, "error_class": "TransientError",
+         "error": "HTTP 529 overloaded"},
+        *step.attempts,
+    ]  # fmt: skip
+    step.save()
+    page = client_for(analyst).get(reverse("orchestrator:trace", args=[finished_run.pk])).content.decode()
+    for each in finished_run.steps.all():
+        assert reverse("orchestrator:step", args=[finished_run.pk, each.pk]) in page
+    assert page.count('class="bar succeeded"') == 3
+    assert page.count('class="attempt failed"') == 1
+    assert "TransientError: HTTP 529 overloaded" in page
