@@ -199,15 +199,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Model providers. Without an API key Quorum runs on the offline, rule-based stand-in.
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
 ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "") or None
+# A self-hosted, OpenAI-compatible server (vLLM, Ollama, llama.cpp) for the openai_compat provider.
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 QUORUM_PROVIDER = os.environ.get("QUORUM_PROVIDER") or ("anthropic" if ANTHROPIC_API_KEY else "offline")
-if QUORUM_PROVIDER not in {"offline", "anthropic"}:
-    raise ImproperlyConfigured(f"QUORUM_PROVIDER must be offline or anthropic, not {QUORUM_PROVIDER!r}")
+if QUORUM_PROVIDER not in {"offline", "anthropic", "openai_compat"}:
+    raise ImproperlyConfigured(f"QUORUM_PROVIDER must be offline, anthropic or openai_compat, not {QUORUM_PROVIDER!r}")
+# A provider's retry-after is honoured up to this many seconds, so one huge
+# header cannot hold a worker for minutes.
+QUORUM_RETRY_AFTER_CAP_S = envint("QUORUM_RETRY_AFTER_CAP_S", 20)
 # Simulated latency of each offline call, in seconds: "1" or a range "0.5-1.5".
 QUORUM_OFFLINE_LATENCY = os.environ.get("QUORUM_OFFLINE_LATENCY", "0")
 # The engine's own retry of transient provider errors, on top of the SDK's.
 QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
 # A step queued or running for longer than this is considered lost (requeuestuck).
 QUORUM_STEP_TIMEOUT_S = envint("QUORUM_STEP_TIMEOUT_S", 600)
+
+# Review: how long a claim holds an item, and when an open item is overdue.
+QUORUM_CLAIM_MINUTES = envint("QUORUM_CLAIM_MINUTES", 15)
+QUORUM_REVIEW_OVERDUE_HOURS = envint("QUORUM_REVIEW_OVERDUE_HOURS", 24)
 
 LOGGING = {
     "version": 1,
