@@ -216,14 +216,15 @@ QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
 QUORUM_STEP_TIMEOUT_S = envint("QUORUM_STEP_TIMEOUT_S", 600)
 
 # Review: how long a claim holds an item, and when an open item is overdue.
-QUORUM_CLAIM_MINUTES = envint("QUORUM_CLAIM_MINUTES", 15)
-QUORUM_REVIEW_OVERDUE_HOURS = envint("QUORUM_REVIEW_OVERDUE_HOURS", 24)
+QUORUM_REVIEW_CLAIM_MINUTES = envint("QUORUM_REVIEW_CLAIM_MINUTES", 15)
+QUORUM_REVIEW_SLA_HOURS = envint("QUORUM_REVIEW_SLA_HOURS", 24)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"step": {"()": "orchestrator.logcontext.StepFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run)s step=%(step)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["step"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

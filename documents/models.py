@@ -44,7 +44,7 @@ class Document(models.Model):
         return reverse("documents:detail", args=[self.pk])
 
     def latest_run(self):
-        return self.runs.order_by("-created_at", "-id").first()
+        return self.runs.top_level().order_by("-created_at", "-id").first()
 
 
 @receiver(post_delete, sender=Document)

@@ -54,7 +54,10 @@ def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None
 @role_required(ANALYST)
 def document_list(request: HttpRequest) -> HttpResponse:
     latest = (
-        Run.objects.select_related("pipeline").order_by("document_id", "-created_at", "-id").distinct("document_id")
+        Run.objects.top_level()
+        .select_related("pipeline")
+        .order_by("document_id", "-created_at", "-id")
+        .distinct("document_id")
     )
     documents = (
         Document.objects.defer("text")
@@ -125,7 +128,7 @@ def detail(request: HttpRequest, document_id: int) -> HttpResponse:
     document = _get_document_for_user(request, document_id, documents)
     context = {
         "document": document,
-        "runs": document.runs.select_related("pipeline"),
+        "runs": document.runs.top_level().select_related("pipeline"),
         "start_form": StartRunForm(initial={"pipeline": DEFAULT_PIPELINE}),
         "text_cut": document.text_length > TEXT_SHOWN,
     }

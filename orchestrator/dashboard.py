@@ -94,18 +94,20 @@ def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list
 
 
 def _overturns_by_day(pipeline: Pipeline, since: date) -> dict[date, tuple[int, int]]:
-    """(decisions that went against the judge, decisions on items the judge ruled on), per day."""
-    decisions = Decision.objects.filter(
-        item__run__pipeline=pipeline, created_at__date__gte=since, superseded_by__isnull=True
-    ).select_related("item")
-    counts: dict[date, tuple[int, int]] = {}
-    for decision in decisions.iterator(chunk_size=1000):
-        if not decision.item.judge:
-            continue  # audit samples have no judge to overturn
-        day = timezone.localdate(decision.created_at)
-        overturned, total = counts.get(day, (0, 0))
-        counts[day] = (overturned + decision.item.overturns(decision.choice), total + 1)
-    return counts
+    """(decisions that went against the judge, decisions on disagreements), per
+    day. Audit samples are left out: there the judge only confirmed an agreement."""
+    rows = (
+        Decision.objects.filter(
+            item__run__pipeline=pipeline,
+            item__reason="disagreement",
+            created_at__date__gte=since,
+            superseded_by__isnull=True,
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(total=Count("id"), overturned=Count("id", filter=Q(overturned=True)))
+    )
+    return {row["day"]: (row["overturned"], row["total"]) for row in rows}
 
 
 def _rate(part: int, whole: int) -> float | None:

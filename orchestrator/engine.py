@@ -6,6 +6,9 @@ carries "run step N".
   persist, then advance().
 - advance(): under a lock on the run row, ask the pattern what comes next and
   schedule it, or store the final result and route review items.
+
+A slot may hold a pipeline instead of an agent (patterns compose): its step starts
+a child run, and the child's finish completes the step and advances the parent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from review.routing import open_review_items
 
 from . import jobs
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
-from .models import Agent, ModelPrice, Pipeline, Run, Step
+from .logcontext import step_context
+from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import Outcome, RunContext, StepState, decider_for
 
 log = logging.getLogger(__name__)
@@ -44,16 +48,24 @@ def advance(run_id: int) -> None:
     """Decide and schedule what comes next. The row lock makes fan-in race-free:
     when two steps finish at once, exactly one of them schedules the next wave."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("pipeline", "document").get(pk=run_id)
+        # Lock the run row only (of=self), not the pipeline and rubric joined to it.
+        run = Run.objects.select_for_update(of=("self",)).select_related("pipeline__rubric__active").get(pk=run_id)
         if run.is_finished:
             return
-        steps = {step.key: step for step in run.steps.all()}
+        # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
+        steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}
         states = {key: StepState(key, step.status, step.output, step.error) for key, step in steps.items()}
+        slots = {slot.name: slot for slot in run.pipeline.slots.select_related("agent", "subpipeline")}
         try:
-            outcome = decider_for(run.pipeline.pattern)(context_for(run), states)
+            outcome = decider_for(run.pipeline.pattern)(context_for(run, list(slots.values())), states)
         except (KeyError, TypeError, ValueError) as error:
             # A decider that cannot read the outputs it was given is a failed run, not a stuck one.
             outcome = Outcome(run.steps_planned, error=f"The {run.pipeline.pattern} pattern could not go on: {error!r}")
+        unfilled = sorted({spec.slot for spec in outcome.schedule if spec.slot not in slots})
+        if unfilled:
+            outcome = Outcome(
+                outcome.planned, error=f"Pipeline {run.pipeline.slug} has nothing in slot {unfilled[0]!r}"
+            )
         run.steps_planned = max(outcome.planned, len(steps))
         run.steps_done = sum(step.is_finished for step in steps.values())
         if run.started_at is None:
@@ -64,48 +76,112 @@ def advance(run_id: int) -> None:
             _finish(run, steps, outcome=outcome)
         else:
             run.status = Run.Status.RUNNING if steps or outcome.schedule else run.status
-            _schedule(run, outcome, wave=1 + max((step.wave for step in steps.values()), default=0))
-            run.save()
+            children = _schedule(run, outcome, slots, steps)
+            run.save(update_fields=["status", "steps_planned", "steps_done", "started_at"])
+            # Only once this run's row is saved: a child run that finishes at once advances this run again.
+            for step, pipeline in children:
+                _start_child_run(run, step, pipeline)
 
 
-def context_for(run: Run) -> RunContext:
+_TRACE_FIELDS = ("request", "raw_response", "inputs", "attempts", "validation_errors")
+
+
+def context_for(run: Run, slots: list[PipelineSlot] | None = None) -> RunContext:
     pipeline = run.pipeline
+    if slots is None:
+        slots = list(pipeline.slots.select_related("agent", "subpipeline"))
     criteria = pipeline.rubric.active.criteria if pipeline.rubric and pipeline.rubric.active else []
     return RunContext(
         run_id=run.pk,
         rebuttal_rounds=pipeline.rebuttal_rounds,
         audit_rate=float(pipeline.audit_rate),
         criteria=criteria,
-        stand_in=pipeline.uses_stand_in(),
+        stand_in=pipeline.uses_stand_in(slots),
+        slots=[slot.name for slot in sorted(slots, key=lambda slot: (slot.position, slot.name))],
+        input_schemas={slot.name: slot.agent.input_schema for slot in slots if slot.agent and slot.agent.input_schema},
     )
 
 
-def _schedule(run: Run, outcome: Outcome, wave: int) -> None:
-    if not outcome.schedule:
-        return
-    agents = {slot.name: slot.agent for slot in run.pipeline.slots.select_related("agent")}
-    for spec in outcome.schedule:
-        agent = agents.get(spec.slot)
-        if agent is None:
-            raise ValueError(f"Pipeline {run.pipeline.slug} has no agent in slot {spec.slot!r}")
-        step, created = Step.objects.get_or_create(
+def _schedule(
+    run: Run, outcome: Outcome, slots: dict[str, PipelineSlot], steps: dict[str, Step]
+) -> list[tuple[Step, Pipeline]]:
+    """Create the steps and enqueue their jobs on commit. Returns the steps whose
+    slot holds a pipeline, with that pipeline: the caller starts their child runs."""
+    wave = 1 + max((step.wave for step in steps.values()), default=0)
+    # The run row is locked and `steps` holds all of its steps, so a key not among them
+    # is new; the unique (run, key) constraint is the backstop.
+    new = [
+        Step(
             run=run,
             key=spec.key,
-            defaults={
-                "slot": spec.slot,
-                "agent": agent,
-                "inputs": spec.inputs,
-                "parent_key": spec.parent_key,
-                "wave": wave,
-                "job_id": jobs.new_job_id(),
-            },
+            slot=spec.slot,
+            agent=slots[spec.slot].agent,
+            inputs=spec.inputs,
+            parent_key=spec.parent_key,
+            prompt_kind=spec.prompt,
+            wave=wave,
+            job_id=jobs.new_job_id() if slots[spec.slot].agent else "",
         )
-        if created:
+        for spec in outcome.schedule
+        if spec.key not in steps
+    ]
+    children = []
+    for step in Step.objects.bulk_create(new):
+        if step.agent:
             jobs.enqueue_step_on_commit(step)
+        else:
+            children.append((step, slots[step.slot].subpipeline))
+    return children
+
+
+# --- composition: a slot that holds a pipeline -------------------------------
+
+MAX_NESTING = 4
+
+
+def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
+    """The step's work is a whole run of another pipeline on the same document. It
+    has no RQ job of its own: the child run's steps are the jobs, and the child's
+    completion finishes the step and advances this run (_finish_parent_step)."""
+    depth, parent = 1, run
+    while parent.parent_step_id:
+        depth, parent = depth + 1, parent.parent_step.run
+    step.status, step.started_at = Step.Status.RUNNING, timezone.now()
+    if depth > MAX_NESTING:
+        _fail_step(step, f"Pipelines nest deeper than {MAX_NESTING} levels here; is a pipeline holding itself?")
+        advance(run.pk)
+        return
+    step.save(update_fields=["status", "started_at"])
+    child = Run.objects.create(
+        document_id=run.document_id, pipeline=pipeline, created_by_id=run.created_by_id, parent_step=step
+    )
+    advance(child.pk)
+
+
+def _finish_parent_step(child: Run) -> None:
+    """A child run finished: its result is the parent step's output, its totals the
+    step's usage (so costs roll up), its floor the step's latency. Done in the
+    child's transaction, so the two can never disagree."""
+    step = Step.objects.select_for_update().get(pk=child.parent_step_id)
+    if step.is_finished:
+        return
+    if child.status == Run.Status.FAILED:
+        step.status, step.error = Step.Status.FAILED, f"Run {child.pk} of {child.pipeline.slug} failed: {child.error}"
+    else:
+        step.status, step.output = Step.Status.SUCCEEDED, child.result
+    for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost"):
+        setattr(step, field, getattr(child, field))
+    step.latency_ms = child.critical_path_ms
+    step.model = f"pipeline:{child.pipeline.slug}"
+    step.finished_at = timezone.now()
+    step.save()
+    advance(step.run_id)
 
 
 def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = "", outcome: Outcome | None = None):
-    totals = run.steps.aggregate(
+    # A replay's reused steps were paid for, and timed, in the run they came from.
+    own = [step for step in steps.values() if step.copied_from_id is None]
+    totals = run.steps.filter(copied_from__isnull=True).aggregate(
         input_tokens=Sum("input_tokens"),
         output_tokens=Sum("output_tokens"),
         cache_read_tokens=Sum("cache_read_tokens"),
@@ -114,7 +190,7 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     )
     for field, value in totals.items():
         setattr(run, field, value or 0)
-    run.critical_path_ms = critical_path_ms(steps.values())
+    run.critical_path_ms = critical_path_ms(own)
     run.finished_at = timezone.now()
     run.error = error
     if outcome is not None:
@@ -125,6 +201,8 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)
+    if run.parent_step_id:
+        _finish_parent_step(run)
 
 
 def critical_path_ms(steps) -> int:
@@ -142,34 +220,96 @@ def critical_path_ms(steps) -> int:
 def execute_step(step_id: int) -> None:
     """Run one step. Safe to deliver twice: only the delivery that moves the
     step from queued to running calls the model."""
-    claimed = Step.objects.filter(pk=step_id, status=Step.Status.QUEUED).update(
-        status=Step.Status.RUNNING, started_at=timezone.now()
+    step = (
+        Step.objects.select_related(
+            "agent__prompt__active", "agent__rebuttal_prompt__active", "run__document", "run__pipeline__rubric__active"
+        )
+        .filter(pk=step_id, agent__isnull=False)
+        .first()
     )
-    if not claimed:
-        step = Step.objects.filter(pk=step_id).only("status", "run_id").first()
-        if step is not None and step.is_finished:
+    if step is None:
+        return
+    with step_context(step.run_id, step.pk):  # every line logged from here names the run and step
+        _execute(step)
+
+
+def _execute(step: Step) -> None:
+    if step.status != Step.Status.QUEUED:
+        if step.is_finished:
             advance(step.run_id)  # a re-delivery after the step finished: make sure the run moved on
         return
-
-    step = Step.objects.select_related("agent__prompt__active", "run__document", "run__pipeline").get(pk=step_id)
+    try:
+        request = build_request(step)
+    except ProviderError as error:
+        if _claim(step, None):
+            _fail(step, str(error))
+            _settle(step)
+        return
+    if not _claim(step, request):
+        return  # another delivery of this step's job got there first
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
     try:
-        _call_agent(step)
+        _call_agent(step, request)
     except ProviderError as error:
-        _fail_step(step, str(error))
+        _fail(step, str(error))
     except Exception as error:  # noqa: BLE001 - a bug must fail the step visibly, not strand the run
         log.exception("run=%s step=%s crashed", step.run_id, step.pk)
-        _fail_step(step, f"Internal error: {error!r}")
+        _fail(step, f"Internal error: {error!r}")
     log.info("run=%s step=%s key=%s %s", step.run_id, step.pk, step.key, step.status)
-    advance(step.run_id)
+    _settle(step)
+
+
+def _claim(step: Step, request: Request | None) -> bool:
+    """Move the step from queued to running; True for the delivery that did.
+    What is about to be asked is written in the same update, so a crash
+    mid-call still leaves a trace of it."""
+    step.status, step.started_at = Step.Status.RUNNING, timezone.now()
+    fields = {"status": step.status, "started_at": step.started_at}
+    if request is not None:
+        step.request = _request_json(request)
+        step.prompt_version = step.agent.prompt_for(step.prompt_kind).active
+        step.rubric_version = step.run.pipeline.rubric.active if step.run.pipeline.rubric else None
+        step.provider = step.agent.provider_name()
+        step.model = request.model
+        fields |= {name: getattr(step, name) for name in ("request", "prompt_version", "rubric_version", "provider")}
+        fields["model"] = step.model
+    return bool(Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(**fields))
+
+
+def _settle(step: Step) -> None:
+    """Save the step's outcome and advance its run in one transaction: one durable
+    write per step instead of two. Should advancing fail (a bug), the outcome is
+    still kept, so the model is never called again for a call already made."""
+    try:
+        with transaction.atomic():
+            step.save(update_fields=_OUTCOME_FIELDS)
+            advance(step.run_id)
+    except Exception:
+        step.save(update_fields=_OUTCOME_FIELDS)
+        raise
+
+
+# What a call changes on its step (the request was written when it was claimed).
+_OUTCOME_FIELDS = [
+    "status", "error", "output", "raw_response", "validation_errors", "attempts", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "cost", "latency_ms", "model", "finished_at",
+]  # fmt: skip
 
 
 def build_request(step: Step) -> Request:
     agent: Agent = step.agent
-    version = agent.prompt.active
+    prompt = agent.prompt_for(step.prompt_kind)
+    version = prompt.active
     if version is None:
-        raise PermanentError(f"Prompt {agent.prompt.slug} has no active version")
-    inputs = {"document": step.run.document.text, **step.inputs}
+        raise PermanentError(f"Prompt {prompt.slug} has no active version")
+    document = step.run.document
+    inputs = {
+        "document": document.text,
+        "document_info": {"name": document.original_name, "kind": document.kind, "page_count": document.page_count},
+        **step.inputs,
+    }
+    if agent.uses_knowledge:
+        inputs["knowledge"] = [entry.as_input() for entry in KnowledgeEntry.objects.all()]
     return Request(
         system=version.system,
         messages=[{"role": "user", "content": render(version.template, inputs)}],
@@ -198,16 +338,9 @@ def render(template: str, inputs: dict[str, Any]) -> str:
     return re.sub(r"\{(\w+)\}", value, template)
 
 
-def _call_agent(step: Step) -> None:
-    request = build_request(step)
-    # Saved before the call, so a crash mid-call still leaves a trace of what was asked.
-    step.request = _request_json(request)
-    step.prompt_version = step.agent.prompt.active
-    step.rubric_version = step.run.pipeline.rubric.active if step.run.pipeline.rubric else None
-    step.provider = step.agent.provider_name()
-    step.model = request.model
-    step.save(update_fields=["request", "prompt_version", "rubric_version", "provider", "model"])
-
+def _call_agent(step: Step, request: Request) -> None:
+    """Call the model, check the reply against the schema (one corrective retry),
+    and set the outcome on `step`; the caller saves it."""
     provider = get_provider(step.provider)
     completion = _complete_with_retries(step, provider, request)
     errors = validation_errors(completion.output, request.output_schema)
@@ -240,7 +373,6 @@ def _call_agent(step: Step) -> None:
     step.raw_response = completion.raw_text
     step.status = Step.Status.SUCCEEDED
     step.finished_at = timezone.now()
-    step.save()
 
 
 def _complete_with_retries(step: Step, provider, request: Request) -> Completion:
@@ -301,10 +433,14 @@ def validation_errors(output: Any, schema: dict | None) -> list[str]:
     ][:20]
 
 
-def _fail_step(step: Step, error: str) -> None:
+def _fail(step: Step, error: str) -> None:
     step.status = Step.Status.FAILED
     step.error = error
     step.finished_at = timezone.now()
+
+
+def _fail_step(step: Step, error: str) -> None:
+    _fail(step, error)
     step.save()
 
 
@@ -328,7 +464,10 @@ def requeue_stuck(now=None) -> list[Step]:
     A step lost three times fails, so a poisoned step cannot loop forever."""
     now = now or timezone.now()
     requeued = []
-    active = Step.objects.filter(status__in=[Step.Status.QUEUED, Step.Status.RUNNING]).select_related("agent")
+    # A step whose slot holds a pipeline has no job: its child run's steps are reaped instead.
+    active = Step.objects.filter(
+        status__in=[Step.Status.QUEUED, Step.Status.RUNNING], agent__isnull=False
+    ).select_related("agent")
     for step in active:
         if not jobs.is_lost(step, now):
             continue

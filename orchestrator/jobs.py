@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -17,7 +17,19 @@ log = logging.getLogger(__name__)
 def execute_step_job(step_id: int) -> None:
     from .engine import execute_step
 
-    execute_step(step_id)
+    _drop_stale_connection()
+    try:
+        execute_step(step_id)
+    finally:
+        _drop_stale_connection()
+
+
+def _drop_stale_connection() -> None:
+    """A worker that runs jobs in its own process (SimpleWorker) keeps its database
+    connection from job to job: drop it when it broke or outlived CONN_MAX_AGE, as
+    Django does around each request. Never inside a transaction (a test's)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 def new_job_id() -> str:

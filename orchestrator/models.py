@@ -4,6 +4,8 @@ them leaves behind: runs and their steps, the trace of every agent call."""
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -100,6 +102,7 @@ class Agent(models.Model):
         JUDGE = "judge", "Judge"
         COORDINATOR = "coordinator", "Coordinator"
         SPECIALIST = "specialist", "Specialist"
+        ASSEMBLER = "assembler", "Assembler"
         STAGE = "stage", "Chain stage"
 
     slug = models.SlugField(unique=True)
@@ -111,7 +114,23 @@ class Agent(models.Model):
     # For the offline provider: which rule set plays this agent (thorough, strict, ...).
     profile = models.CharField(max_length=50, blank=True)
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT)
+    # Advocates answer each other in rebuttal rounds, which need different instructions
+    # than the first reading; the model, profile and schema stay the agent's own.
+    rebuttal_prompt = models.ForeignKey(
+        Prompt,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="For rebuttal rounds (advocates). Empty: rebuttals use the main prompt.",
+    )
     output_schema = models.JSONField()
+    # What the agent must be handed, checked before it is called (a Chain stage's contract
+    # with the stage before it). Empty: anything.
+    input_schema = models.JSONField(default=dict, blank=True)
+    uses_knowledge = models.BooleanField(
+        default=False, help_text="Hand the agent the knowledge base (known counterparties and vendors) as {knowledge}."
+    )
     temperature = models.FloatField(default=0.0)
     max_tokens = models.PositiveIntegerField(default=4096)
     timeout_s = models.PositiveIntegerField(default=120)
@@ -122,6 +141,12 @@ class Agent(models.Model):
 
     def provider_name(self) -> str:
         return self.provider or settings.QUORUM_PROVIDER
+
+    def prompt_for(self, kind: str) -> Prompt:
+        """The prompt a step of this kind renders: "rebuttal" or the main one."""
+        if kind == Step.PromptKind.REBUTTAL and self.rebuttal_prompt_id:
+            return self.rebuttal_prompt
+        return self.prompt
 
 
 class Pipeline(models.Model):
@@ -135,7 +160,7 @@ class Pipeline(models.Model):
     description = models.TextField(blank=True)
     pattern = models.CharField(max_length=20, choices=Pattern.choices)
     rubric = models.ForeignKey(Rubric, null=True, blank=True, on_delete=models.PROTECT)
-    rebuttal_rounds = models.PositiveSmallIntegerField(default=0)
+    rebuttal_rounds = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(2)])
     # Share of agreed findings also sent to a reviewer, to measure correlated errors.
     audit_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.05"))
     budget_per_run = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
@@ -153,27 +178,112 @@ class Pipeline(models.Model):
     def agent_for(self, slot_name: str) -> "Agent":
         return self.slots.select_related("agent__prompt__active").get(name=slot_name).agent
 
-    def uses_stand_in(self) -> bool:
-        return any(
-            slot.agent and slot.agent.provider_name() == "offline" for slot in self.slots.select_related("agent")
-        )
+    def uses_stand_in(self, slots: "list[PipelineSlot] | None" = None) -> bool:
+        """Whether any agent here or in a pipeline a slot holds is the offline stand-in."""
+        for slot in slots if slots is not None else self.slots.select_related("agent", "subpipeline"):
+            if slot.agent and slot.agent.provider_name() == "offline":
+                return True
+            if slot.subpipeline and slot.subpipeline.uses_stand_in():
+                return True
+        return False
+
+    def contains(self, other: "Pipeline", depth: int = 0) -> bool:
+        """Whether `other` is this pipeline or is held, at any depth, by one of its slots."""
+        if self.pk == other.pk:
+            return True
+        if depth > 10:
+            return True  # deeper than any sane composition: treat as a cycle
+        held = Pipeline.objects.filter(pk__in=self.slots.exclude(subpipeline=None).values("subpipeline"))
+        return any(pipeline.contains(other, depth + 1) for pipeline in held)
 
 
 class PipelineSlot(models.Model):
     """A named place in a pipeline (advocate_a, judge, specialist:financial,
-    stage:1) filled by an agent."""
+    stage:2:normalize) filled by an agent, or by another pipeline: patterns
+    compose (a Debate as a Supervisor's clause specialist or as a Chain stage)."""
 
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="slots")
     name = models.CharField(max_length=60)
     position = models.PositiveSmallIntegerField(default=0)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT)
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT)
+    subpipeline = models.ForeignKey(
+        Pipeline,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="held_by",
+        help_text="Instead of an agent: a pipeline whose run's result is this slot's output.",
+    )
 
     class Meta:
         ordering = ["pipeline", "position", "name"]
-        constraints = [models.UniqueConstraint(fields=["pipeline", "name"], name="unique_slot_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="unique_slot_name"),
+            models.CheckConstraint(
+                condition=models.Q(agent__isnull=False, subpipeline__isnull=True)
+                | models.Q(agent__isnull=True, subpipeline__isnull=False),
+                name="slot_holds_agent_or_pipeline",
+                violation_error_message="A slot holds either an agent or a pipeline.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.pipeline.slug}:{self.name}"
+
+    def clean(self) -> None:
+        if self.subpipeline_id and self.pipeline_id and self.subpipeline.contains(self.pipeline):
+            raise ValidationError({"subpipeline": "A pipeline cannot hold itself, directly or through another."})
+
+    @property
+    def holder(self) -> "Agent | Pipeline":
+        return self.agent or self.subpipeline
+
+
+class KnowledgeEntry(models.Model):
+    """A known counterparty or vendor, as admins keep it: what the enrich stage
+    looks names up in (canonical name, country, risk rating)."""
+
+    class Kind(models.TextChoices):
+        COUNTERPARTY = "counterparty", "Counterparty"
+        VENDOR = "vendor", "Vendor"
+
+    class Risk(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField("canonical name", max_length=200, unique=True)
+    aliases = models.TextField(blank=True, help_text="Other spellings seen in documents, one per line.")
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 code, e.g. DE.")
+    risk = models.CharField(max_length=10, choices=Risk.choices, default=Risk.LOW)
+    note = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "knowledge entries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_input(self) -> dict:
+        aliases = [line.strip() for line in self.aliases.splitlines() if line.strip()]
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "aliases": aliases,
+            "country": self.country,
+            "risk": self.risk,
+            "note": self.note,
+        }
+
+
+class RunQuerySet(models.QuerySet):
+    def top_level(self) -> "RunQuerySet":
+        """Runs people started, not those a slot holding a pipeline started inside them:
+        their cost is already part of their parent's."""
+        return self.filter(parent_step__isnull=True)
 
 
 class Run(models.Model):
@@ -206,6 +316,16 @@ class Run(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set on the run of a pipeline that fills a slot of another run's pipeline; its
+    # result becomes that step's output, and its cost rolls up into it.
+    parent_step = models.OneToOneField(
+        "Step", null=True, blank=True, on_delete=models.CASCADE, related_name="child_run"
+    )
+    # A replay reuses `replay_of`'s steps before the step keyed `replay_from`.
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    replay_from = models.CharField(max_length=100, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -242,10 +362,19 @@ class Step(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
+    class PromptKind(models.TextChoices):
+        MAIN = "", "Main"
+        REBUTTAL = "rebuttal", "Rebuttal"
+
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     key = models.CharField(max_length=100)
     slot = models.CharField(max_length=60)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT)
+    # Empty when the slot holds a pipeline: the step's child run does the work.
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT)
+    prompt_kind = models.CharField(max_length=20, choices=PromptKind.choices, default=PromptKind.MAIN, blank=True)
+    # A replay's reused steps: the step copied, whose trace this one repeats. Their
+    # cost and time were spent by the original run, so the replay's totals leave them out.
+    copied_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     parent_key = models.CharField(max_length=100, blank=True)
     # Steps the decider scheduled together share a wave; waves run one after another,
     # so the critical-path floor of a run is the sum over waves of the slowest step.
@@ -285,3 +414,7 @@ class Step(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+    @property
+    def holds_pipeline(self) -> bool:
+        return self.agent_id is None

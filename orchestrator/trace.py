@@ -15,6 +15,7 @@ ROW_HEIGHT = 24
 @dataclass(frozen=True)
 class Row:
     step: Step
+    label: str
     y: int
     wait_x: float  # queued ...
     x: float  # ... started ...
@@ -26,9 +27,11 @@ class Row:
         return max(self.x - self.wait_x, 0.0)
 
 
-def waterfall(steps: list[Step], now: datetime) -> dict:
+def waterfall(steps: list[Step], now: datetime, labels: dict[int, str] | None = None) -> dict:
     """One row per step, in the order the steps were queued, so parallel steps
-    sit on their own rows side by side in time."""
+    sit on their own rows side by side in time. `labels` (by step id) name the
+    steps of nested runs by their place under the step that started them."""
+    labels = labels or {}
     if not steps:
         return {"rows": [], "total_ms": 0, "ticks": [], "height": 40}
     origin = min(step.queued_at for step in steps)
@@ -56,6 +59,7 @@ def waterfall(steps: list[Step], now: datetime) -> dict:
         rows.append(
             Row(
                 step=step,
+                label=labels.get(step.pk, step.key),
                 y=index * ROW_HEIGHT,
                 wait_x=px(step.queued_at),
                 x=start,

@@ -11,8 +11,10 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/trace/", views.run_trace, name="trace"),
     path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
+    path("runs/<int:run_id>/steps/<int:step_id>/replay", views.replay, name="replay"),
     path("documents/<int:document_id>/runs/", views.start, name="start"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("estimate/", views.estimate, name="estimate"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
 ]

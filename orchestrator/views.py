@@ -1,4 +1,8 @@
+import json
+
 import django_rq
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
@@ -14,10 +18,13 @@ from config.roles import ANALYST, role_required
 from documents.models import Document
 
 from . import dashboard, export, trace
-from .engine import start_run
+from .engine import context_for, start_run
+from .estimate import EstimateForm, estimate_pipelines
 from .export import stream_csv
 from .forms import RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
+from .patterns import StepState, chain
+from .replay import diff_results, replay_from
 from .tables import RunTable
 
 
@@ -29,7 +36,7 @@ def _get_run_for_user(request, run_id: int) -> Run:
 @role_required(ANALYST)
 def runs(request):
     form = RunFilterForm(request.GET or None)
-    queryset = Run.objects.select_related("document", "pipeline").defer("document__text")
+    queryset = Run.objects.top_level().select_related("document", "pipeline").defer("document__text")
     if form.is_bound:
         queryset = form.filter(queryset)
     table = RunTable(queryset)
@@ -43,7 +50,8 @@ def runs(request):
 
 def _filtered_runs(request):
     form = RunFilterForm(request.GET or None)
-    return form.filter(Run.objects.all()) if form.is_bound else Run.objects.all()
+    runs = Run.objects.top_level()  # a nested run's cost is already in its parent's
+    return form.filter(runs) if form.is_bound else runs
 
 
 @role_required(ANALYST)
@@ -64,11 +72,18 @@ def export_steps(request):
 @role_required(ANALYST)
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
-    steps = run.steps.select_related("agent").order_by("wave", "key")
+    steps = list(run.steps.select_related("agent", "copied_from").order_by("wave", "key"))
+    by_key = {step.key: step for step in steps}
+    result = run.result or {}
     context = {
         "run": run,
         "steps": steps,
-        "result": run.result or {},
+        "rows": _trace_rows(steps),
+        "result": result,
+        "fields": _field_rows(result, steps),
+        "missing": [{**item, "step_obj": by_key.get(item["step"])} for item in result.get("missing") or []],
+        "checks": _stage_checks(run, steps) if run.pipeline.pattern == Pipeline.Pattern.CHAIN else [],
+        "diff": diff_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
         "items": {item.finding_key: item for item in run.review_items.all()},
         "stand_in": run.pipeline.uses_stand_in(),
     }
@@ -77,11 +92,79 @@ def run_detail(request, run_id: int):
     return render(request, "orchestrator/run.html", context)
 
 
+def _trace_rows(steps: list[Step], depth: int = 0, prefix: str = "") -> list[dict]:
+    """The steps in trace order, each followed by the steps of the run it
+    started when its slot holds a pipeline, one level deeper."""
+    rows = []
+    children = {child.parent_step_id: child for child in Run.objects.filter(parent_step__in=steps)}
+    for step in steps:
+        child = children.get(step.pk)
+        rows.append({"step": step, "depth": depth, "child": child, "label": prefix + step.key})
+        if child is not None:
+            nested = list(child.steps.select_related("agent", "copied_from").order_by("wave", "key"))
+            rows.extend(_trace_rows(nested, depth + 1, f"{prefix}{step.key} › "))
+    return rows
+
+
+def _field_rows(result: dict, steps: list[Step]) -> list[dict]:
+    """A Supervisor's or Chain's result, field by field, with the step that produced
+    each value (and, for a Chain, the value after every stage)."""
+    fields = result.get("fields")
+    if not isinstance(fields, dict):
+        return []
+    by_key = {step.key: step for step in steps}
+    order = {step.key: index for index, step in enumerate(steps)}  # steps come in wave order
+    provenance, trails = result.get("provenance") or {}, result.get("trail") or {}
+    # JSONB keeps no key order: list the fields by the step that produced them, then by name.
+    names = sorted(fields, key=lambda name: (order.get(provenance.get(name, ""), len(order)), name))
+    return [
+        {
+            "name": name,
+            "value": _display(value),
+            "source": provenance.get(name, ""),
+            "step": by_key.get(provenance.get(name, "")),
+            "trail": [
+                {"step": by_key.get(entry["step"]), "key": entry["step"], "value": _display(entry["value"])}
+                for entry in trails.get(name, [])
+            ],
+        }
+        for name, value in ((name, fields[name]) for name in names)
+    ]
+
+
+def _display(value) -> str:
+    """A field's value in a table cell: lists of named things by name, the rest as JSON."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        names = [item.get("name") or item.get("heading") or item.get("title") or item.get("key") for item in value]
+        if any(names):
+            return f"{len(value)}: " + "; ".join(str(name) for name in names if name)
+        return f"{len(value)}: " + "; ".join(json.dumps(item, ensure_ascii=False) for item in value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "–"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _stage_checks(run: Run, steps: list[Step]) -> list[dict]:
+    states = {step.key: StepState(step.key, step.status, step.output, step.error) for step in steps}
+    rows = chain.stage_checks(context_for(run), states)
+    by_key = {step.key: step for step in steps}
+    for row in rows:
+        row["step"] = by_key.get(row["stage"].key)
+    return rows
+
+
 @role_required(ANALYST)
 def run_trace(request, run_id: int):
     run = _get_run_for_user(request, run_id)
-    steps = list(run.steps.select_related("agent"))
-    context = {"run": run, "chart": trace.waterfall(steps, timezone.now())}
+    # A replay's reused steps ran in the original run, at its times: not on this run's time axis.
+    rows = [row for row in _trace_rows(list(run.steps.select_related("agent"))) if not row["step"].copied_from_id]
+    labels = {row["step"].pk: row["label"] for row in rows}
+    chart = trace.waterfall([row["step"] for row in rows], timezone.now(), labels)
+    context = {"run": run, "chart": chart}
     if request.htmx:
         return render(request, "orchestrator/trace.html#waterfall", context)
     return render(request, "orchestrator/trace.html", context)
@@ -90,8 +173,30 @@ def run_trace(request, run_id: int):
 @role_required(ANALYST)
 def step_detail(request, run_id: int, step_id: int):
     run = _get_run_for_user(request, run_id)
-    step = get_object_or_404(run.steps.select_related("agent", "prompt_version", "rubric_version"), pk=step_id)
-    return render(request, "orchestrator/step.html", {"run": run, "step": step})
+    step = get_object_or_404(
+        run.steps.select_related("agent", "prompt_version", "rubric_version", "copied_from__run"), pk=step_id
+    )
+    context = {
+        "run": run,
+        "step": step,
+        "child": Run.objects.filter(parent_step=step).select_related("pipeline").first(),
+        "can_replay": run.is_finished and not run.parent_step_id,
+    }
+    return render(request, "orchestrator/step.html", context)
+
+
+@require_POST
+@role_required(ANALYST)
+def replay(request, run_id: int, step_id: int):
+    run = _get_run_for_user(request, run_id)
+    step = get_object_or_404(run.steps, pk=step_id)
+    if not run.is_finished or run.parent_step_id:
+        # A nested run is replayed from its parent's step; a running one once it has finished.
+        messages.error(request, "Only a finished top-level run can be replayed.")
+        return redirect("orchestrator:step", run.pk, step.pk)
+    new = replay_from(step, request.user)
+    messages.success(request, f"Replaying run {run.pk} from {step.key} with the prompt versions active now.")
+    return redirect(new)
 
 
 DASHBOARD_DAYS = [7, 30, 90]
@@ -110,17 +215,55 @@ def dashboard_page(request):
 
 
 @role_required(ANALYST)
+def estimate(request):
+    form = EstimateForm(request.GET or None)
+    estimates, size, volume = None, None, form.chosen_volume()
+    if not form.is_bound or form.is_valid():
+        size = form.chosen_size()
+        active = Pipeline.objects.filter(is_active=True).select_related("rubric__active")
+        estimates = estimate_pipelines(active, size, volume)
+    context = {"estimate_form": form, "estimates": estimates, "size": size, "volume": volume}
+    if request.htmx:
+        return render(request, "orchestrator/estimate.html#estimate-table", context)
+    return render(request, "orchestrator/estimate.html", context)
+
+
+@role_required(ANALYST)
 def pipelines(request):
-    rows = Pipeline.objects.filter(is_active=True).prefetch_related("slots__agent")
+    rows = Pipeline.objects.filter(is_active=True).prefetch_related("slots__agent", "slots__subpipeline")
     return render(request, "orchestrator/pipelines.html", {"pipelines": rows})
 
 
 @role_required(ANALYST)
 def pipeline_detail(request, slug: str):
     pipeline = get_object_or_404(Pipeline.objects.select_related("rubric__active"), slug=slug)
-    slots = pipeline.slots.select_related("agent__prompt__active")
-    recent = pipeline.runs.select_related("document")[:20]
-    return render(request, "orchestrator/pipeline.html", {"pipeline": pipeline, "slots": slots, "recent": recent})
+    slots = pipeline.slots.select_related("agent__prompt__active", "subpipeline")
+    recent = pipeline.runs.top_level().select_related("document")[:20]
+    context = {"pipeline": pipeline, "slots": slots, "recent": recent, "shadows": _shadow_agreement(pipeline)}
+    return render(request, "orchestrator/pipeline.html", context)
+
+
+SHADOW_RUNS = 500  # the latest runs an agreement rate is computed over
+
+
+def _shadow_agreement(pipeline: Pipeline) -> list[dict]:
+    """Per shadow stage: how often it agreed with the live stage over the latest
+    finished runs, and the runs where it did not."""
+    stats: dict[str, dict] = {}
+    finished = pipeline.runs.filter(result__has_key="shadows").only("id", "result", "created_at")
+    for run in finished.order_by("-created_at")[:SHADOW_RUNS]:
+        for comparison in run.result.get("shadows") or []:
+            entry = stats.setdefault(
+                comparison["shadow"], {"shadow": comparison["shadow"], "stage": comparison["stage"], "runs": 0}
+            )
+            entry["runs"] += 1
+            entry["agreed"] = entry.get("agreed", 0) + bool(comparison["agrees"])
+            if not comparison["agrees"]:
+                entry.setdefault("differing", []).append({"run": run, "comparison": comparison})
+    for entry in stats.values():
+        entry["rate"] = entry.get("agreed", 0) / entry["runs"]
+        entry["differing"] = entry.get("differing", [])[:20]
+    return list(stats.values())
 
 
 @require_POST
@@ -151,7 +294,7 @@ def healthz(request):
         workers = Worker.all(connection=redis)
         checks["redis"] = {"ok": True}
         checks["workers"] = {"ok": bool(workers), "count": len(workers)}
-        checks["queues"] = {name: django_rq.get_queue(name).count for name in ("default", "advocates", "judges")}
+        checks["queues"] = {name: django_rq.get_queue(name).count for name in settings.RQ_QUEUE_NAMES}
     except RedisError as error:
         checks["redis"] = {"ok": False, "error": type(error).__name__}
         checks["workers"] = {"ok": False, "count": 0}

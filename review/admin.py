@@ -1,14 +1,17 @@
+"""Admin: items and decisions to look at, never to edit. Deciding, reassigning and
+superseding happen on the item page, where the rules and the audit trail apply."""
+
 from django.contrib import admin
-from django.utils import timezone
 
 from .models import Claim, Decision, ReviewItem
 
 
 class ClaimInline(admin.TabularInline):
     model = Claim
+    fk_name = "item"
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("user", "claimed_at", "expires_at", "released_at")
+    fields = readonly_fields = ("user", "assigned_by", "claimed_at", "expires_at", "end", "ended_by", "ended_at")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -32,9 +35,9 @@ class ReviewItemAdmin(admin.ModelAdmin):
     search_fields = ("title", "finding_key", "finding_type")
     list_select_related = ("run__pipeline", "run__document", "claimed_by")
     # Items are made by pipelines and settled in the inbox; here an admin only
-    # looks, or frees an item a reviewer claimed and walked away from.
+    # looks, or frees items reviewers claimed and walked away from.
     fields = readonly_fields = (
-        "run", "reason", "finding_key", "finding_type", "title", "positions", "judge",
+        "run", "reason", "finding_key", "finding_type", "title", "positions", "judge", "machine_is_issue",
         "status", "claimed_by", "claim_expires_at", "created_at", "resolved_at",
     )  # fmt: skip
     inlines = [ClaimInline, DecisionInline]
@@ -49,9 +52,9 @@ class ReviewItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Release the selected items' claims")
     def release_claims(self, request, queryset) -> None:
-        claimed = queryset.filter(status=ReviewItem.Status.CLAIMED)
-        Claim.objects.filter(item__in=claimed, released_at__isnull=True).update(released_at=timezone.now())
-        released = claimed.update(status=ReviewItem.Status.OPEN, claimed_by=None, claim_expires_at=None)
+        released = 0
+        for item in queryset.filter(status=ReviewItem.Status.CLAIMED).select_related("claimed_by"):
+            released += item.release(item.claimed_by, by=request.user)
         self.message_user(request, f"Released {released} item(s).")
 
 
@@ -59,8 +62,8 @@ class ReviewItemAdmin(admin.ModelAdmin):
 class DecisionAdmin(admin.ModelAdmin):
     """Read-only: decisions are the audit trail and are append-only."""
 
-    list_display = ("item", "choice", "decided_by", "seconds_spent", "created_at")
-    list_filter = ("choice", "item__reason", "item__run__pipeline")
+    list_display = ("item", "choice", "decided_by", "overturned", "seconds_spent", "created_at")
+    list_filter = ("choice", "overturned", "item__reason", "item__run__pipeline")
     search_fields = ("item__title", "note", "decided_by__username")
     list_select_related = ("item", "decided_by")
 

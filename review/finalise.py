@@ -5,32 +5,34 @@ from django.db import transaction
 
 from orchestrator.models import Run
 
-from .models import Decision, ReviewItem
+from .models import FINDING_FIELDS, Decision, ReviewItem
 
 
 def finalise_run(run: Run) -> None:
-    """Rebuild `run.result` from its items' decisions and mark it reviewed.
+    """Rebuild `run.result` from its items' standing decisions and mark it reviewed.
 
-    Does nothing while any item is unresolved. Locks the run row first: when
-    two reviewers decide a run's last two items at once, the second waits
-    here, then sees both items resolved and is the one that finalises."""
+    Does nothing while any item is unresolved. Safe to run again (an admin
+    superseding a decision does): each finding is rebuilt from the machine's
+    version plus the standing decision, never from an earlier rebuild. Locks
+    the run row first: when two reviewers decide a run's last two items at
+    once, the second waits here, then sees both resolved and finalises."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         items = list(locked.review_items.all())
         if not items or any(item.status != ReviewItem.Status.RESOLVED for item in items):
             return
         decisions = {item.pk: item.current_decision() for item in items}
-        by_key = {item.finding_key: item.pk for item in items}
+        by_key = {item.finding_key: item for item in items}
         result = dict(locked.result or {})
         findings = [dict(finding) for finding in result.get("findings", [])]
         for finding in findings:
             review = finding.get("review")
-            if not review:
+            item = by_key.get(finding.get("key"))
+            if not review or item is None:
                 continue
-            item_id = review.get("item_id") or by_key.get(finding.get("key"))
-            decision = decisions.get(item_id)
+            decision = decisions.get(item.pk)
             if decision is not None:
-                _apply(finding, decision)
+                _apply(finding, item, decision)
         result["findings"] = findings
         result["counts"] = {**result.get("counts", {}), **_counts(findings)}
         locked.result = result
@@ -40,16 +42,16 @@ def finalise_run(run: Run) -> None:
     run.result, run.status = locked.result, locked.status
 
 
-def _apply(finding: dict, decision: Decision) -> None:
-    side = {Decision.Choice.ACCEPT_A: "a", Decision.Choice.ACCEPT_B: "b"}.get(decision.choice)
-    chosen = finding.get(side) if side else None
-    if chosen is not None:
-        # The finding now reads as the accepted advocate gave it; its key stays,
-        # since exports and review items refer to the finding by key.
-        finding.update({name: value for name, value in chosen.items() if name != "key"})
-    finding["is_issue"] = chosen is not None
+def _apply(finding: dict, item: ReviewItem, decision: Decision) -> None:
+    # Start from the machine's version, so a superseded edit leaves no trace in
+    # the fields; then take the human's where they settled one. The key stays:
+    # exports and review items refer to the finding by it.
+    for source in (item.machine_finding(), decision.value):
+        finding.update({name: value for name, value in (source or {}).items() if name in FINDING_FIELDS})
+    finding["is_issue"] = bool(decision.is_issue if decision.is_issue is not None else decision.value)
     finding["review"] = {
         **finding["review"],
+        "item_id": item.pk,
         "decision": {
             "choice": decision.choice,
             "by": decision.decided_by.get_username(),

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from orchestrator.models import Run
 
-from .models import ReviewItem
+from .models import FINDING_FIELDS, ReviewItem
 
 
 def open_review_items(run: Run) -> list[ReviewItem]:
@@ -12,10 +12,10 @@ def open_review_items(run: Run) -> list[ReviewItem]:
     set, and write each item's id back into that finding's review.
 
     The pattern decides what needs a human (disputed findings, the audit
-    sample of agreed ones) by setting finding["review"] = {"reason": ...};
-    this only files them. Safe to call twice: items are unique per
-    (run, finding key). The caller sets the run's status (needs_review when
-    this returns any items)."""
+    sample of agreed ones, a partial result) by setting finding["review"] =
+    {"reason": ...}; this only files them. Safe to call twice: items are
+    unique per (run, finding key). The caller sets the run's status
+    (needs_review when this returns any items)."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result = dict(locked.result or {})
@@ -30,10 +30,16 @@ def open_review_items(run: Run) -> list[ReviewItem]:
                 finding_key=finding["key"],
                 defaults={
                     "reason": review["reason"],
+                    "pipeline_id": locked.pipeline_id,
                     "finding_type": finding.get("type", ""),
                     "title": finding.get("title", "")[:300],
-                    "positions": {"a": finding.get("a"), "b": finding.get("b")},
+                    "positions": {
+                        "a": finding.get("a"),
+                        "b": finding.get("b"),
+                        "finding": {name: finding[name] for name in FINDING_FIELDS if name in finding},
+                    },
                     "judge": finding.get("judge") or {},
+                    "machine_is_issue": finding.get("is_issue"),
                 },
             )
             finding["review"] = {"decision": None, **review, "item_id": item.pk}

@@ -1,12 +1,13 @@
-from datetime import timedelta
+from datetime import datetime
 
 import django_tables2 as tables
-from django.conf import settings
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django_tables2.data import TableQuerysetData
 
-from .models import ReviewItem
+from .models import ReviewItem, sla
+from .queue import Order
 
 # Badge colours from quorum.css: a disagreement wants attention, an audit
 # sample is an agreed finding being checked, the rest are failures.
@@ -19,59 +20,84 @@ REASON_BADGES = {
 RECOMMENDATIONS = {"accept_a": "Accept A", "accept_b": "Accept B", "not_issue": "Not an issue"}
 
 
-def overdue_after() -> timedelta:
-    return timedelta(hours=getattr(settings, "QUORUM_REVIEW_OVERDUE_HOURS", 24))
+class PagedRows(TableQuerysetData):
+    """The inbox's rows, fetched a page at a time in two steps: the page's ids first
+    (the OFFSET then walks the review items, or just their index, alone), then those
+    rows with their run, pipeline, document and claimant. A plain OFFSET over the
+    joined query joins every row it skips: 140 ms at page 1,500 of 100k items."""
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            return super().__getitem__(key)
+        ids = list(self.data.values_list("pk", flat=True)[key])
+        rows = {row.pk: row for row in self.data.filter(pk__in=ids)}
+        return [rows[pk] for pk in ids if pk in rows]
 
 
 class InboxTable(tables.Table):
-    title = tables.Column(linkify=True)
+    title = tables.Column(orderable=False)
     reason = tables.Column()
-    pipeline = tables.Column(accessor="run__pipeline__name", verbose_name="Pipeline")
-    document = tables.Column(
-        accessor="run__document__original_name",
-        verbose_name="Document",
-        linkify=lambda record: record.run.document.get_absolute_url(),
-    )
+    pipeline = tables.Column(accessor="pipeline__name", verbose_name="Pipeline")
+    document = tables.Column(accessor="run__document__original_name", verbose_name="Document")
     age = tables.Column(accessor="created_at", verbose_name="Age")
-    claimed_by = tables.Column(
-        accessor="claimed_by__username", verbose_name="Claimed by", order_by=("claimed_by__username",), empty_values=()
-    )
-    judge = tables.Column(verbose_name="Judge", order_by=("judge__confidence",), empty_values=())
+    claimed_by = tables.Column(accessor="claimed_by__username", verbose_name="Claimed by", orderable=False,
+                               empty_values=())  # fmt: skip
+    judge = tables.Column(verbose_name="Judge", empty_values=())
 
     class Meta:
         model = ReviewItem
         fields = ()
         sequence = ("title", "reason", "pipeline", "document", "age", "claimed_by", "judge")
-        order_by = ("age",)
         attrs = {"class": "inbox"}
         empty_text = "Nothing waiting for review."
+        row_attrs = {
+            "data-item": lambda record: record.pk,
+            "class": lambda record, table: "overdue" if record.created_at <= table.due_before else "",
+        }
 
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, ordering: Order, user=None, query: str = "", **kwargs):
+        # Set before super(): it sorts the rows, through the order_* methods below.
+        self.ordering = ordering
+        self.now = ordering.now
+        self.due_before: datetime = ordering.now - sla()
         self.user = user
-        self.now = timezone.now()
+        self.query = query
+        super().__init__(*args, order_by=ordering.sort, **kwargs)
+
+    def _apply_ordering(self, queryset, is_descending):
+        # Every sortable column sorts through the inbox's Order, so the table and
+        # the item pages' j / k agree on what comes next (and ties never swap rows).
+        return self.ordering.apply(queryset), True
+
+    order_reason = order_pipeline = order_document = order_age = order_judge = _apply_ordering
+
+    def render_title(self, value, record: ReviewItem):
+        url = record.get_absolute_url() + (f"?{self.query}" if self.query else "")
+        return format_html('<a href="{}">{}</a>', url, value)
 
     def render_reason(self, value, record: ReviewItem):
         return format_html('<span class="badge {}">{}</span>', REASON_BADGES.get(record.reason, ""), value)
 
+    def render_document(self, value, record: ReviewItem):
+        return format_html('<a href="{}">{}</a>', record.run.document.get_absolute_url(), value)
+
     def render_age(self, value):
-        age = timesince(value, self.now)
-        if self.now - value > overdue_after():
+        age = timesince(value, self.now, depth=1)
+        if value <= self.due_before:
             return format_html('{} <span class="badge failed">overdue</span>', age)
         return age
 
     def render_claimed_by(self, record: ReviewItem):
         if not record.claim_is_live(self.now):
             return format_html('<span class="muted">{}</span>', "expired" if record.claimed_by_id else "—")
-        name = record.claimed_by.get_username()
         until = timezone.localtime(record.claim_expires_at).strftime("%H:%M")
-        who = "you" if self.user is not None and record.claimed_by_id == self.user.pk else name
+        who = "you" if self.user is not None and record.claimed_by_id == self.user.pk else record.claimed_by
         return format_html('{} <span class="muted small">until {}</span>', who, until)
 
     def render_judge(self, record: ReviewItem):
         judge = record.judge or {}
         if not judge.get("recommendation"):
-            return format_html('<span class="muted">{}</span>', "none (advocates agreed)")
+            return format_html('<span class="muted">{}</span>', "none")
         confidence = judge.get("confidence")
         label = RECOMMENDATIONS.get(judge["recommendation"], judge["recommendation"])
         if confidence is None:

@@ -209,3 +209,31 @@ def debate_pipeline(db):
 
     seed_prices()
     return seed_debate_pipeline()
+
+
+@pytest.fixture
+def supervisor_pipeline(db):
+    """document-supervisor: coordinator, four specialists, assembler."""
+    from orchestrator.demo.seed import seed_supervisor_pipelines
+    from orchestrator.llm.prices import seed_prices
+
+    seed_prices()
+    return seed_supervisor_pipelines()[0]
+
+
+@pytest.fixture
+def contract_supervisor(supervisor_pipeline):
+    """contract-supervisor: the same, with the contract-debate pipeline as its clause specialist."""
+    from orchestrator.models import Pipeline
+
+    return Pipeline.objects.get(slug="contract-supervisor")
+
+
+@pytest.fixture
+def chain_pipeline(db):
+    """extraction-chain: extract, normalize (with a shadow), enrich, format; and the knowledge base."""
+    from orchestrator.demo.seed import seed_chain_pipeline
+    from orchestrator.llm.prices import seed_prices
+
+    seed_prices()
+    return seed_chain_pipeline()

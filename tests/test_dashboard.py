@@ -1,21 +1,23 @@
 """Dashboard figures on a known set of runs."""
 
-from datetime import date, datetime, timedelta
-from datetime import timezone as tz
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from orchestrator import dashboard
 from orchestrator.models import Run
-from review.models import Decision, ReviewItem
+from review.models import ReviewItem
 
-DAY = date(2026, 11, 20)
+# Today, since decisions are stamped when they are made (and cannot be backdated).
+DAY = timezone.localdate()
 
 
-def _at(hour: int, seconds: float = 0) -> datetime:
-    return datetime(2026, 11, 20, hour, tzinfo=tz.utc) + timedelta(seconds=seconds)
+def _at(minute: int, seconds: float = 0) -> datetime:
+    midnight = timezone.make_aware(datetime.combine(DAY, time(0, 0)))
+    return midnight + timedelta(minutes=minute, seconds=seconds)
 
 
 @pytest.fixture
@@ -38,18 +40,25 @@ def known_runs(make_document, debate_pipeline, reviewer):
     judged = {"key": "k", "is_issue": True, "recommendation": "accept_a", "confidence": 0.9, "criteria": [],
               "rationale": ""}  # fmt: skip
     position = {"type": "termination", "title": "t", "severity": "low", "evidence": "e", "explanation": ""}
-    for n, choice in enumerate(["accept_a", "accept_b"]):
-        item = ReviewItem.objects.create(
-            run=runs[1], reason="disagreement", finding_key=f"termination:{n}", title="t",
-            positions={"a": position, "b": None}, judge=judged,
+    # Three items, two decided: the run stays open, so its counts stay as the agents left them.
+    items = [
+        ReviewItem.objects.create(
+            run=runs[1],
+            reason="disagreement",
+            finding_key=f"termination:{n}",
+            title="t",
+            positions={"a": position, "b": None},
+            judge=judged,
         )  # fmt: skip
-        decision = Decision.objects.create(item=item, decided_by=reviewer, choice=choice, note="checked")
-        Decision.objects.filter(pk=decision.pk).update(created_at=_at(13))
+        for n in range(3)
+    ]
+    items[0].decide(reviewer, "accept_a", note="checked")
+    items[1].decide(reviewer, "accept_b", note="checked")
     return runs
 
 
 def test_daily_figures_are_computed_from_the_runs_of_the_day(known_runs, debate_pipeline):
-    [day] = [d for d in dashboard.daily(debate_pipeline, days=7, today=DAY + timedelta(days=1)) if d.runs]
+    [day] = [d for d in dashboard.daily(debate_pipeline, days=7, today=DAY) if d.runs]
     assert day.day == DAY
     assert day.runs == 4
     assert day.spend == pytest.approx(0.50)
@@ -62,7 +71,7 @@ def test_daily_figures_are_computed_from_the_runs_of_the_day(known_runs, debate_
 
 
 def test_days_without_runs_are_empty_not_zero(known_runs, debate_pipeline):
-    series = dashboard.daily(debate_pipeline, days=7, today=DAY + timedelta(days=1))
+    series = dashboard.daily(debate_pipeline, days=7, today=DAY)
     assert len(series) == 7
     quiet = series[0]
     assert quiet.runs == 0 and quiet.failure_rate is None and quiet.p50_s is None

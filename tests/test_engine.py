@@ -11,9 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from orchestrator import engine
-from tests.conftest import database_url
 from orchestrator.models import Run, Step
 from review.models import ReviewItem
+from tests.conftest import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,3 +109,52 @@ def test_both_advocates_run_at_the_same_time_on_different_workers(make_document,
     assert run.is_finished
     # Two waves of one second each (advocates side by side, then the judge), not three.
     assert 2000 <= run.critical_path_ms < 2600
+
+
+def test_rebuttal_rounds_render_the_advocates_rebuttal_prompt(make_document, debate_pipeline, run_jobs):
+    debate_pipeline.rebuttal_rounds = 2
+    debate_pipeline.save()
+    run = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+
+    keys = sorted(run.steps.values_list("key", flat=True))
+    assert keys == ["advocate:a", "advocate:b", "judge", "rebuttal:1:a", "rebuttal:1:b", "rebuttal:2:a", "rebuttal:2:b"]
+    first, rebuttal = run.steps.get(key="advocate:a"), run.steps.get(key="rebuttal:2:a")
+    agent = debate_pipeline.agent_for("advocate_a")
+    assert first.prompt_version == agent.prompt.active
+    assert rebuttal.prompt_version == agent.rebuttal_prompt.active
+    assert rebuttal.prompt_kind == "rebuttal" and rebuttal.parent_key == "rebuttal:1:a"
+    message = rebuttal.request["messages"][0]["content"]
+    assert "Rebuttal round 2" in message and "The other advocate's findings" in message
+    assert run.steps.get(key="rebuttal:1:b").wave == 2 and run.steps.get(key="judge").wave == 4
+    assert all("confidence" in finding for finding in run.result["findings"])
+
+
+def test_an_advocate_without_a_rebuttal_prompt_rebuts_with_its_main_one(make_document, debate_pipeline, run_jobs):
+    debate_pipeline.rebuttal_rounds = 1
+    debate_pipeline.save()
+    agent = debate_pipeline.agent_for("advocate_b")
+    agent.rebuttal_prompt = None
+    agent.save()
+    run = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    assert run.steps.get(key="rebuttal:1:b").prompt_version == agent.prompt.active
+
+
+def test_reseeding_gives_existing_advocates_their_rebuttal_prompt_but_keeps_an_admins_choice(debate_pipeline):
+    from orchestrator.demo.seed import seed_debate_pipeline
+    from orchestrator.models import Agent, Prompt
+
+    Agent.objects.filter(slug="advocate-a-thorough").update(rebuttal_prompt=None)
+    Agent.objects.filter(slug="advocate-b-strict").update(rebuttal_prompt=Prompt.objects.get(slug="debate-judge"))
+    seed_debate_pipeline()
+    assert Agent.objects.get(slug="advocate-a-thorough").rebuttal_prompt.slug == "advocate-thorough-rebuttal"
+    assert Agent.objects.get(slug="advocate-b-strict").rebuttal_prompt.slug == "debate-judge"
+
+
+def test_a_schedule_naming_an_empty_slot_fails_the_run_clearly(make_document, debate_pipeline, queues):
+    debate_pipeline.slots.get(name="advocate_b").delete()
+    run = engine.start_run(make_document(), debate_pipeline)
+    assert run.status == Run.Status.FAILED
+    assert "nothing in slot 'advocate_b'" in run.error

@@ -373,8 +373,8 @@ def test_a_criterion_without_types_applies_to_every_finding():
 
 
 def test_an_unknown_role_is_a_permanent_error():
-    with pytest.raises(PermanentError, match="cannot play the role 'coordinator'"):
-        _complete("coordinator", document=CONTRACT)
+    with pytest.raises(PermanentError, match="cannot play the role 'translator'"):
+        _complete("translator", document=CONTRACT)
 
 
 def test_an_unknown_profile_is_a_permanent_error():

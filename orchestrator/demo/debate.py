@@ -10,6 +10,22 @@ For every finding quote, as evidence, the exact sentence of the contract it rest
 {document}
 </document>"""
 
+REBUTTAL_TEMPLATE = """Rebuttal round {round}. You reviewed the contract below; so did the other advocate.
+For each of your findings: defend it with the sentence that proves it, or concede it.
+For each of the other advocate's findings you did not raise: adopt it if the contract's wording
+carries it, quoting the sentence, or leave it out. Reply with your findings after this round.
+Finding types: {finding_types}.
+
+Your findings:
+{own_findings}
+
+The other advocate's findings:
+{other_findings}
+
+<document>
+{document}
+</document>"""
+
 PROMPTS = {
     "advocate-thorough": (
         "Advocate A (thorough)",
@@ -22,6 +38,18 @@ PROMPTS = {
         "You are advocate B, a precise compliance lawyer. Flag only definite issues, each with the exact "
         "quoted sentence that proves it. Do not flag vague or hedged wording.",
         ADVOCATE_TEMPLATE,
+    ),
+    "advocate-thorough-rebuttal": (
+        "Advocate A (thorough), rebuttal",
+        "You are advocate A, a careful compliance analyst, answering the other advocate. Hold any point whose "
+        "wording is definite or hedged; concede mere mentions nobody else saw.",
+        REBUTTAL_TEMPLATE,
+    ),
+    "advocate-strict-rebuttal": (
+        "Advocate B (strict), rebuttal",
+        "You are advocate B, a precise compliance lawyer, answering the other advocate. Hold only points the "
+        "contract states definitely, and adopt the other side's points only when their wording is definite.",
+        REBUTTAL_TEMPLATE,
     ),
     "debate-judge": (
         "Judge",
@@ -117,3 +145,9 @@ AGENTS = [
 ]
 
 SLOTS = [("advocate_a", "advocate-a-thorough"), ("advocate_b", "advocate-b-strict"), ("judge", "debate-judge")]
+
+# Each advocate's prompt for rebuttal rounds (Agent.rebuttal_prompt).
+REBUTTAL_PROMPTS = {
+    "advocate-a-thorough": "advocate-thorough-rebuttal",
+    "advocate-b-strict": "advocate-strict-rebuttal",
+}

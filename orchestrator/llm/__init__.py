@@ -79,6 +79,7 @@ class Provider(Protocol):
 PROVIDERS = {
     "offline": "orchestrator.llm.offline.OfflineProvider",
     "anthropic": "orchestrator.llm.anthropic.AnthropicProvider",
+    "openai_compat": "orchestrator.llm.openai_compat.OpenAICompatibleProvider",
 }
 
 

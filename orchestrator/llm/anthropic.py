@@ -1,10 +1,10 @@
 """The Anthropic provider: one Messages API call through the official SDK, with
 structured output, a cached system prompt, and errors sorted into transient and
-permanent for the engine's retry policy."""
+permanent for the engine's retry loop. Also counts a request's input tokens for
+the cost estimator."""
 
 from __future__ import annotations
 
-import email.utils
 import json
 import time
 from typing import Any
@@ -12,11 +12,13 @@ from typing import Any
 import anthropic
 from django.conf import settings
 
-from . import Completion, PermanentError, Request, TransientError, Usage
+from . import Completion, PermanentError, ProviderError, Request, TransientError, Usage
+from .retries import retry_after_s
 
-# The SDK retries these itself (with backoff, honouring retry-after) before we see them.
-_TRANSIENT = (anthropic.RateLimitError, anthropic.InternalServerError, anthropic.APIConnectionError)
+# 408 and 409 are the API's "try again" among the 4xx; everything else 4xx is final.
 _TRANSIENT_STATUS = {408, 409, 429}
+# Counting tokens is a nicety of the estimator page: it must not hold the page up.
+COUNT_TIMEOUT_S = 5.0
 
 
 class AnthropicProvider:
@@ -25,27 +27,12 @@ class AnthropicProvider:
     supports_schema = True
 
     def complete(self, request: Request) -> Completion:
-        if not settings.ANTHROPIC_API_KEY:
-            raise PermanentError("ANTHROPIC_API_KEY is not set; set it, or use the offline provider")
         started = time.monotonic()
         try:
-            with anthropic.Anthropic(
-                api_key=settings.ANTHROPIC_API_KEY,
-                base_url=settings.ANTHROPIC_BASE_URL,
-                max_retries=2,
-                timeout=request.timeout_s,
-            ) as client:
+            with _client(request.timeout_s) as client:
                 message = client.messages.create(**_params(request))
-        except _TRANSIENT as exc:
-            raise TransientError(_describe(exc), retry_after=_retry_after(exc)) from exc
-        except anthropic.APIStatusError as exc:
-            if exc.status_code in _TRANSIENT_STATUS:
-                raise TransientError(_describe(exc), retry_after=_retry_after(exc)) from exc
-            raise PermanentError(_describe(exc)) from exc
         except anthropic.AnthropicError as exc:
-            # Anything else the SDK raises (bad credentials setup, an unparseable
-            # reply) will fail the same way again.
-            raise PermanentError(f"Anthropic SDK error: {exc}") from exc
+            raise _provider_error(exc) from exc
 
         latency_ms = round((time.monotonic() - started) * 1000)
         raw_text = "".join(block.text for block in message.content if block.type == "text")
@@ -56,6 +43,31 @@ class AnthropicProvider:
             latency_ms=latency_ms,
             model=message.model or request.model,
         )
+
+
+def count_tokens(request: Request) -> int:
+    """The input tokens `request` would be billed for, from the API's (free)
+    token-counting endpoint. Raises ProviderError like complete()."""
+    params = {key: value for key, value in _params(request).items() if key != "max_tokens"}
+    try:
+        with _client(min(request.timeout_s, COUNT_TIMEOUT_S)) as client:
+            return client.messages.count_tokens(**params).input_tokens
+    except anthropic.AnthropicError as exc:
+        raise _provider_error(exc) from exc
+
+
+def _client(timeout_s: float) -> anthropic.Anthropic:
+    if not settings.ANTHROPIC_API_KEY:
+        raise PermanentError("ANTHROPIC_API_KEY is not set; set it, or use the offline provider")
+    # max_retries=0: the SDK would sleep out any retry-after however long (a
+    # worker stalled for an hour); the engine retries instead, with a capped wait,
+    # and records each attempt on the step.
+    return anthropic.Anthropic(
+        api_key=settings.ANTHROPIC_API_KEY,
+        base_url=settings.ANTHROPIC_BASE_URL,
+        max_retries=0,
+        timeout=timeout_s,
+    )
 
 
 def _params(request: Request) -> dict[str, Any]:
@@ -75,6 +87,26 @@ def _params(request: Request) -> dict[str, Any]:
     return params
 
 
+def _provider_error(exc: anthropic.AnthropicError) -> ProviderError:
+    """Sort an SDK error: rate limits, overload (529), 5xx, timeouts and dropped
+    connections may pass; bad requests, credentials and refusals will not."""
+    if isinstance(exc, anthropic.APIConnectionError):  # includes APITimeoutError
+        return TransientError(_describe(exc))
+    if isinstance(exc, anthropic.APIStatusError):
+        headers = exc.response.headers
+        # The API's own verdict, where it gives one, beats our reading of the status.
+        should_retry = headers.get("x-should-retry")
+        transient = exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
+        if should_retry in ("true", "false"):
+            transient = should_retry == "true"
+        if transient:
+            return TransientError(_describe(exc), retry_after=retry_after_s(headers))
+        return PermanentError(_describe(exc))
+    # Anything else the SDK raises (a reply it cannot parse, a setup problem)
+    # will fail the same way again.
+    return PermanentError(f"Anthropic SDK error: {exc}")
+
+
 def _parse_json(text: str) -> Any:
     """The reply as JSON, or None so the engine can retry with a correction."""
     try:
@@ -84,6 +116,8 @@ def _parse_json(text: str) -> Any:
 
 
 def _usage(usage: anthropic.types.Usage) -> Usage:
+    # The API counts cache writes and reads apart from input_tokens, so each is
+    # priced at its own rate (ModelPrice.cost) with no double counting.
     return Usage(
         input_tokens=usage.input_tokens or 0,
         output_tokens=usage.output_tokens or 0,
@@ -99,23 +133,3 @@ def _describe(exc: anthropic.APIError) -> str:
     kind = getattr(exc, "type", None) or type(exc).__name__
     detail = getattr(exc, "api_message", None) or exc.message
     return f"Anthropic API {status} {kind}: {detail}"
-
-
-def _retry_after(exc: anthropic.APIError) -> float | None:
-    """Seconds the API asked us to wait, from retry-after-ms or retry-after."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    headers = response.headers
-    try:
-        return float(headers["retry-after-ms"]) / 1000
-    except (KeyError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(value)
-        return max(0.0, email.utils.mktime_tz(parsed) - time.time()) if parsed else None

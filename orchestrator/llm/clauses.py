@@ -404,3 +404,90 @@ def _deciding_words(match: re.Match[str]) -> str:
             return " ".join(match.group(group).split())
     words = " ".join(match.group(0).split())
     return words if len(words) <= 80 else f"{words[:38]} … {words[-38:]}"
+
+
+# --- clauses -----------------------------------------------------------------
+
+# A top-level clause opens a line: "4. Termination", "Article 4 – Termination", "§ 4 Kündigung".
+# Sub-clauses ("4.1 ...") stay inside their clause.
+_CLAUSE_START = re.compile(
+    r"^\s*(?:(?P<num>\d{1,2})\.(?!\d)|(?:article|section|clause|artikel|art\.|§)\s*(?P<num2>\d{1,3})[.:]?)"
+    r"\s*[–—-]?\s*(?P<rest>\S.*)$",
+    re.I,
+)
+# Headings name a clause's type in several languages, even where its sentences do not.
+HEADING_TYPES = {
+    "termination": r"terminat|cancell|kündigung|résiliation|resolución|recesso",
+    "indemnity": r"indemn|hold harmless|freistellung|schadlos|garantie|indemnización",
+    "liability_cap": r"liabilit|haftung|responsabilit",
+    "governing_law": r"governing law|applicable law|jurisdiction|disputes?|gerichtsstand|anwendbares recht"
+    r"|droit applicable|ley aplicable|arbitration",
+    "confidentiality": r"confidential|non-disclosure|vertraulich|geheimhaltung|confidentialit",
+    "auto_renewal": r"renewal|verlängerung|reconduction|renovación",
+    "payment_terms": r"payment|fees|invoic|zahlung|vergütung|paiement|pago|compensation|prices?",
+    "non_compete": r"non-?compet|competition|wettbewerb|concurrence|competencia|restrictive covenant",
+}
+_HEADING_RULES = {kind: re.compile(pattern, re.I) for kind, pattern in HEADING_TYPES.items()}
+# The finding types of the rules, as clause types: a cap and its absence are both about the liability cap.
+_CLAUSE_TYPE = {"unlimited_liability": "liability_cap"}
+
+
+@dataclass(frozen=True)
+class Clause:
+    number: str
+    heading: str
+    text: str  # verbatim, heading and sub-clauses included
+    types: list[str]
+
+
+def split_clauses(text: str) -> list[Clause]:
+    """The document's top-level clauses by numbering ("1.", "Article 2", "§ 3") or,
+    in a document without numbering, by heading lines; each typed by its heading
+    and by what its sentences say (definite wording, or hedged wording for all but
+    renewal, where "may renew" is no automatic renewal)."""
+    lines = text.splitlines(keepends=True)
+    numbered = [i for i, line in enumerate(lines) if _CLAUSE_START.match(line)]
+    if len(numbered) >= 2:
+        starts = _sequential(lines, numbered)
+    else:
+        starts = [i for i, line in enumerate(lines) if line.strip() and _is_heading(line.strip())]
+    clauses = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(lines)
+        body = "".join(lines[start:end]).strip()
+        if not body:
+            continue
+        match = _CLAUSE_START.match(lines[start])
+        number = (match.group("num") or match.group("num2")) if match else ""
+        first = match.group("rest").strip() if match else lines[start].strip()
+        heading = _heading_of(first)
+        clauses.append(Clause(number, heading, body, clause_types(heading, body)))
+    return clauses
+
+
+def _sequential(lines: list[str], candidates: list[int]) -> list[int]:
+    # "1." ... "2." ... : a stray "30." inside a clause does not open clause 30.
+    starts, expected = [], None
+    for i in candidates:
+        match = _CLAUSE_START.match(lines[i])
+        number = int(match.group("num") or match.group("num2"))
+        if expected is None or number == expected:
+            starts.append(i)
+            expected = number + 1
+    return starts
+
+
+def _heading_of(first_line: str) -> str:
+    """ "Term and Renewal. This Agreement ..." -> "Term and Renewal"; "TERMINATION" -> itself."""
+    head = re.split(r"(?<=[a-z)])\.\s+|:\s+", first_line, maxsplit=1)[0].strip().rstrip(".:")
+    return head if _is_heading(head) else ""
+
+
+def clause_types(heading: str, text: str) -> list[str]:
+    found = {kind for kind, rule in _HEADING_RULES.items() if rule.search(heading)}
+    for sentence in split_sentences(text):
+        for hit in scan(sentence.text):
+            kind = _CLAUSE_TYPE.get(hit.rule.type, hit.rule.type)
+            if hit.tier == DEFINITE or (hit.tier == HEDGED and kind != "auto_renewal"):
+                found.add(kind)
+    return [kind for kind in HEADING_TYPES if kind in found]

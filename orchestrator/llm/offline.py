@@ -12,6 +12,8 @@ It reads `request.inputs` (rules cannot read prose) and plays these roles:
   (strict: definite; thorough: hedged or definite), else conceded. Other-side
   findings whose evidence meets the same bar are adopted.
 - judge, inputs {"matches", "criteria"} -> JUDGEMENT, one verdict per match.
+- coordinator, specialist, assembler and stage: the Supervisor's and the Chain's
+  agents, played as specialists.py describes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import Completion, PermanentError, Request, Usage, clauses, estimate_tokens
+from . import Completion, PermanentError, Request, Usage, clauses, estimate_tokens, specialists
 
 # The lowest tier each profile flags at first, and the lowest it holds to under rebuttal.
 PROFILES = {
@@ -83,9 +85,18 @@ def _play(request: Request) -> dict[str, Any]:
         if "own_findings" in request.inputs or "other_findings" in request.inputs:
             return rebut(document, request.inputs, bar["hold"])
         return advocate(document, bar["flag"])
+    if request.role in ("coordinator", "specialist", "stage"):
+        _required(request.inputs, "document", str)
+        if request.role == "coordinator":
+            return specialists.coordinator(request.inputs)
+        play = specialists.specialist if request.role == "specialist" else specialists.stage
+        return play(request.profile, request.inputs)
+    if request.role == "assembler":
+        _required(request.inputs, "outputs", dict)
+        return specialists.assembler(request.inputs)
     raise PermanentError(
-        f"The offline provider cannot play the role {request.role!r}; it plays advocate and judge. "
-        "Choose a model provider for this agent."
+        f"The offline provider cannot play the role {request.role!r}; it plays advocate, judge, coordinator, "
+        "specialist, assembler and stage. Choose a model provider for this agent."
     )
 
 

@@ -1,8 +1,9 @@
 """Seed prices for the ModelPrice table, in dollars per million tokens. Admins edit
-them afterwards; seeding again resets the models listed here to these figures.
+them afterwards; seeding again adds missing models and leaves edited rows alone.
 
 From Anthropic's published pricing (see STACK-NOTES.md): cache writes cost 1.25x
-input (the 5-minute cache this app uses), cache reads 0.1x input, batches half price.
+input for the 5-minute cache (the one this app uses) and 2x for the 1-hour cache,
+cache reads 0.1x input, batches half price.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 CACHE_WRITE = Decimal("1.25")
+CACHE_WRITE_1H = Decimal("2")
 CACHE_READ = Decimal("0.1")
 BATCH_DISCOUNT = Decimal("0.5")
 
@@ -22,6 +24,7 @@ def _price(model: str, input_per_mtok: str, output_per_mtok: str) -> dict[str, A
         "input_per_mtok": rate,
         "output_per_mtok": Decimal(output_per_mtok),
         "cache_write_per_mtok": rate * CACHE_WRITE,
+        "cache_write_1h_per_mtok": rate * CACHE_WRITE_1H,
         "cache_read_per_mtok": rate * CACHE_READ,
         "batch_discount": BATCH_DISCOUNT,
     }
@@ -53,6 +56,7 @@ CLAUDE_PRICES: list[dict[str, Any]] = [
         "input_per_mtok": Decimal("0"),
         "output_per_mtok": Decimal("0"),
         "cache_write_per_mtok": Decimal("0"),
+        "cache_write_1h_per_mtok": Decimal("0"),
         "cache_read_per_mtok": Decimal("0"),
         "batch_discount": Decimal("0"),
     },
@@ -65,8 +69,11 @@ def seed_prices() -> int:
     start, and an admin's edited price must survive it."""
     from orchestrator.models import ModelPrice
 
+    # Only the columns the table has: the 1-hour cache-write price is listed here
+    # before ModelPrice grows its column (cache_write_1h_per_mtok).
+    columns = {field.name for field in ModelPrice._meta.concrete_fields} - {"model"}
     added = 0
     for entry in CLAUDE_PRICES:
-        values = {k: v for k, v in entry.items() if k != "model"}
+        values = {k: v for k, v in entry.items() if k in columns}
         added += ModelPrice.objects.get_or_create(model=entry["model"], defaults=values)[1]
     return added

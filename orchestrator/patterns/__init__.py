@@ -20,6 +20,8 @@ class StepSpec:
     slot: str
     inputs: dict[str, Any] = field(default_factory=dict)
     parent_key: str = ""
+    # Which of the agent's prompts to render: "" (its main prompt) or "rebuttal".
+    prompt: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class StepState:
     def failed(self) -> bool:
         return self.status == "failed"
 
+    @property
+    def finished(self) -> bool:
+        return self.succeeded or self.failed
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -47,6 +53,10 @@ class RunContext:
     audit_rate: float = 0.0
     criteria: list[dict[str, Any]] = field(default_factory=list)
     stand_in: bool = False
+    # The pipeline's slot names in their configured order (the Supervisor's specialists,
+    # the Chain's stages), and the input contract of each slot whose agent declares one.
+    slots: list[str] = field(default_factory=list)
+    input_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,9 +74,9 @@ Decider = Callable[[RunContext, dict[str, StepState]], Outcome]
 
 
 def decider_for(pattern: str) -> Decider:
-    from . import debate
+    from . import chain, debate, supervisor
 
-    deciders: dict[str, Decider] = {"debate": debate.decide}
+    deciders: dict[str, Decider] = {"debate": debate.decide, "supervisor": supervisor.decide, "chain": chain.decide}
     try:
         return deciders[pattern]
     except KeyError:

@@ -16,6 +16,10 @@ from typing import Any
 from . import Outcome, RunContext, StepSpec, StepState
 
 SLOT_A, SLOT_B, SLOT_JUDGE = "advocate_a", "advocate_b", "judge"
+# Rebuttal steps render the advocate's rebuttal prompt (Agent.rebuttal_prompt).
+REBUTTAL = "rebuttal"
+# How sure we are of a finding both advocates raised when the judge gave no verdict on it.
+AGREED_CONFIDENCE = 0.9
 
 
 def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
@@ -41,8 +45,12 @@ def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
             return Outcome(
                 planned,
                 schedule=[
-                    StepSpec(key_a, SLOT_A, _rebuttal_inputs(number, findings_a, findings_b), f"{previous}:a"),
-                    StepSpec(key_b, SLOT_B, _rebuttal_inputs(number, findings_b, findings_a), f"{previous}:b"),
+                    StepSpec(
+                        key_a, SLOT_A, _rebuttal_inputs(number, findings_a, findings_b), f"{previous}:a", REBUTTAL
+                    ),
+                    StepSpec(
+                        key_b, SLOT_B, _rebuttal_inputs(number, findings_b, findings_a), f"{previous}:b", REBUTTAL
+                    ),
                 ],
             )
         if not (ra and rb and ra.succeeded and rb.succeeded):
@@ -81,6 +89,7 @@ def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dic
             "judge": verdict,
             # Agreement passes straight through; a dispute carries the judge's view until a human decides.
             "is_issue": True if agreed else bool(verdict and verdict["is_issue"]),
+            "confidence": verdict["confidence"] if verdict else (AGREED_CONFIDENCE if agreed else 0.5),
             "review": None,
         }
         reason = ""

@@ -4,7 +4,8 @@
 2. Creates the users analyst, reviewer and admin (once), with the password in
    QUORUM_DEMO_PASSWORD or a generated one, printed now and kept in
    var/demo-credentials.txt (readable by the owner only).
-3. Seeds model prices and the demo pipelines (contract-debate).
+3. Seeds model prices, the knowledge base and the demo pipelines (contract-debate,
+   document-supervisor, contract-supervisor, extraction-chain).
 4. Ingests the sample documents shipped in documents/samples/.
 """
 

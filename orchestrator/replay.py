@@ -1,0 +1,83 @@
+"""Replay: from any step of a run, start a new run of the same document and
+pipeline that reuses the steps before it and runs the rest again with the prompt
+versions (and slot agents) active now; then compare the two results.
+
+The original run is never touched: the new run links to it (Run.replay_of), and
+its reused steps link to the steps they copy (Step.copied_from).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from . import engine
+from .models import Run, Step
+
+# Copied as they are: the reused step's whole trace.
+_COPIED = [
+    "key", "slot", "agent_id", "parent_key", "wave", "status", "inputs", "request", "raw_response", "output",
+    "validation_errors", "attempts", "error", "provider", "model", "prompt_version_id", "rubric_version_id",
+    "prompt_kind", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost",
+    "latency_ms", "queued_at", "started_at", "finished_at",
+]  # fmt: skip
+# Left out of the comparison: bookkeeping that differs between two runs of the same
+# work, and detail that repeats what is compared (a finding's two positions and the
+# judge's reasoning, how a value was read, the shadow stages' own comparisons).
+_NOT_COMPARED = {
+    "stand_in", "trail", "item_id", "decision", "classification", "shadows", "notes", "evidence", "a", "b", "judge",
+    "explanation",
+}  # fmt: skip
+
+
+def replay_from(step: Step, user=None) -> Run:
+    """Start the replay. "Before" is by wave: the steps scheduled earlier than
+    `step` are the ones whose outputs `step` could have depended on."""
+    original = step.run
+    with transaction.atomic():
+        run = Run.objects.create(
+            document=original.document,
+            pipeline=original.pipeline,
+            created_by=user,
+            replay_of=original,
+            replay_from=step.key,
+        )
+        reused = original.steps.filter(wave__lt=step.wave, status=Step.Status.SUCCEEDED)
+        Step.objects.bulk_create(
+            [Step(run=run, copied_from=old, **{name: getattr(old, name) for name in _COPIED}) for old in reused]
+        )
+        engine.advance(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def diff_results(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What changed between two results, one row per changed leaf:
+    {"path": "fields/total", "before": 4.90494, "after": 4904.94}. List items that
+    carry a key or name (findings, fields) are matched by it, not by position."""
+    old, new = _flatten(before or {}), _flatten(after or {})
+    rows = []
+    for path in [*old, *(path for path in new if path not in old)]:
+        if old.get(path, _ABSENT) != new.get(path, _ABSENT):
+            rows.append({"path": path, "before": old.get(path), "after": new.get(path)})
+    return rows
+
+
+_ABSENT = object()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in _NOT_COMPARED:
+                flat.update(_flatten(item, f"{prefix}/{key}" if prefix else str(key)))
+        return flat or {prefix: {}}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        flat = {}
+        for index, item in enumerate(value):
+            name = item.get("key") or item.get("name") or item.get("step") or str(index)
+            flat.update(_flatten(item, f"{prefix}/{name}"))
+        return flat
+    return {prefix: value}

@@ -1,0 +1,119 @@
+"""Patterns compose: a slot that holds a pipeline runs it as a nested run."""
+
+import pytest
+from django.urls import reverse
+
+from orchestrator import engine
+from orchestrator.demo.documents import CONTRACT, INVOICE_DE
+from orchestrator.models import Pipeline, PipelineSlot, Run, Step
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def finished(make_document, contract_supervisor, run_jobs):
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), contract_supervisor)
+    run_jobs()
+    run.refresh_from_db()
+    return run
+
+
+def test_a_debate_as_the_clause_specialist_runs_as_a_nested_run(finished):
+    step = finished.steps.get(key="specialist:clauses")
+    assert step.agent is None and step.status == Step.Status.SUCCEEDED
+    child = step.child_run
+    assert child.pipeline.slug == "contract-debate" and child.document_id == finished.document_id
+    assert sorted(child.steps.values_list("key", flat=True)) == ["advocate:a", "advocate:b", "judge"]
+    # The debate's result is the step's output, and the assembler took its findings.
+    assert step.output == child.result
+    assert finished.result["provenance"]["findings"] == "specialist:clauses"
+    types = {finding["type"] for finding in finished.result["fields"]["findings"]}
+    assert {"auto_renewal", "non_compete"} <= types
+    assert finished.status == Run.Status.DONE
+    assert child.status in {Run.Status.NEEDS_REVIEW, Run.Status.DONE}
+
+
+def test_costs_and_tokens_roll_up_to_the_parent(finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    step = child.parent_step
+    assert child.input_tokens > 0
+    assert step.input_tokens == child.input_tokens and step.cost == child.cost
+    own = sum(s.input_tokens for s in finished.steps.all())
+    assert finished.input_tokens == own  # the child's tokens counted once, through its step
+    assert step.latency_ms == child.critical_path_ms
+
+
+def test_the_run_page_nests_the_childs_steps_under_the_step_that_started_it(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    page = client_for(analyst).get(finished.get_absolute_url()).content.decode()
+    assert child.get_absolute_url() in page
+    nested = page.index("specialist:clauses")
+    assert nested < page.index("advocate:a")
+    assert 'class="nested' in page
+    child_page = client_for(analyst).get(child.get_absolute_url()).content.decode()
+    assert f'Part of <a href="{finished.get_absolute_url()}">run {finished.pk}</a>' in child_page
+
+
+def test_the_trace_labels_nested_steps_by_the_step_that_started_them(client_for, analyst, finished):
+    page = client_for(analyst).get(reverse("orchestrator:trace", args=[finished.pk])).content.decode()
+    assert "specialist:clauses › advocate:a" in page
+
+
+def test_nested_runs_stay_off_the_runs_list(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    page = client_for(analyst).get(reverse("orchestrator:runs")).content.decode()
+    assert f'href="{finished.get_absolute_url()}"' in page
+    assert f'href="{child.get_absolute_url()}"' not in page
+
+
+def test_a_debate_can_be_a_chain_stage(make_document, chain_pipeline, debate_pipeline, run_jobs):
+    chain = Pipeline.objects.create(slug="review-chain", name="Review chain", pattern=Pipeline.Pattern.CHAIN)
+    for position, (slot, holder) in enumerate(
+        [("stage:1:extract", "stage-extract"), ("stage:2:normalize", "stage-normalize"), ("stage:3:review", None)]
+    ):
+        if holder:
+            agent = chain_pipeline.slots.get(agent__slug=holder).agent
+            PipelineSlot.objects.create(pipeline=chain, name=slot, position=position, agent=agent)
+        else:
+            PipelineSlot.objects.create(pipeline=chain, name=slot, position=position, subpipeline=debate_pipeline)
+
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), chain)
+    run_jobs()
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.DONE, run.error
+    review = run.steps.get(key="stage:3:review")
+    assert review.child_run.pipeline == debate_pipeline
+    # The debate's findings join the record; the fields the stages before it made carry on.
+    assert run.result["record"]["findings"] == review.output["findings"]
+    assert run.result["fields"]["vendor"] == "ACME Maschinenbau GmbH"
+    assert run.result["findings"] == []  # the nested run files its own disputes
+
+
+def test_a_failed_nested_run_fails_its_step_and_the_supervisor_goes_on(make_document, contract_supervisor, run_jobs):
+    judge = Pipeline.objects.get(slug="contract-debate").agent_for("judge")
+    judge.prompt.active = None
+    judge.prompt.save()
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), contract_supervisor)
+    run_jobs()
+    run.refresh_from_db()
+
+    step = run.steps.get(key="specialist:clauses")
+    assert step.status == Step.Status.FAILED and "contract-debate failed" in step.error
+    assert run.result["partial"] is True and run.status == Run.Status.NEEDS_REVIEW
+
+
+def test_a_pipeline_cannot_hold_itself(supervisor_pipeline):
+    from django.core.exceptions import ValidationError
+
+    slot = PipelineSlot(pipeline=supervisor_pipeline, name="specialist:self", subpipeline=supervisor_pipeline)
+    with pytest.raises(ValidationError, match="cannot hold itself"):
+        slot.full_clean()
+
+
+def test_an_invoice_through_the_composed_supervisor_never_starts_the_debate(
+    make_document, contract_supervisor, run_jobs
+):
+    run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), contract_supervisor)
+    run_jobs()
+    assert not Run.objects.filter(parent_step__run=run).exists()
