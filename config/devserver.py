@@ -31,8 +31,14 @@ def main() -> int:
         subprocess.run([*MANAGE, "seeddemo"], env=environ, check=True)
         children = [
             subprocess.Popen(
-                [*MANAGE, "rqworker-pool", *QUEUES, "--num-workers", workers], env=environ, preexec_fn=die_with_parent
-            ),
+                # SimpleWorker runs jobs in the worker process instead of forking one per
+                # job: a step hop costs about a third as much (bench/patterns.py). A killed
+                # worker loses its step either way; requeuestuck (below) recovers it.
+                [*MANAGE, "rqworker-pool", *QUEUES, "--num-workers", workers,
+                 "--worker-class", "rq.worker.SimpleWorker"],
+                env=environ,
+                preexec_fn=die_with_parent,
+            ),  # fmt: skip
             subprocess.Popen([*MANAGE, "requeuestuck", "--every", "30"], env=environ, preexec_fn=die_with_parent),
             subprocess.Popen(
                 [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
