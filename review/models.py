@@ -322,24 +322,13 @@ class ReviewItem(models.Model):
                 raise AlreadyDecided(existing)
             if item.is_held_by_other(user, now):
                 raise ClaimedByOther(item)
-            is_issue, settled = item.outcome(choice, value)
             if seconds_spent is None and item.claimed_by_id == user.pk:
                 # No open time from the page: count from when they claimed it.
                 held = item.claims.filter(user=user).order_by("-claimed_at").first()
                 seconds_spent = int((now - held.claimed_at).total_seconds()) if held else None
             try:
                 with transaction.atomic():
-                    decision = Decision.objects.create(
-                        item=item,
-                        decided_by=user,
-                        choice=choice,
-                        value=settled,
-                        is_issue=is_issue,
-                        overturned=item.overturns(choice, value),
-                        note=note,
-                        seconds_spent=seconds_spent,
-                        created_at=now,
-                    )
+                    decision = item._record(user, choice, value, note, seconds_spent, now)
             except IntegrityError:
                 raise AlreadyDecided(item.current_decision()) from None
             open_claims = item.claims.filter(ended_at__isnull=True)
@@ -377,21 +366,25 @@ class ReviewItem(models.Model):
             standing = item.current_decision()
             if standing is None or standing.pk != previous.pk:
                 raise NotDecided(standing)
-            is_issue, settled = item.outcome(choice, value)
-            decision = Decision.objects.create(
-                item=item,
-                decided_by=admin,
-                choice=choice,
-                value=settled,
-                is_issue=is_issue,
-                overturned=item.overturns(choice, value),
-                note=reason,
-                seconds_spent=seconds_spent,
-                supersedes=standing,
-                created_at=now or timezone.now(),
-            )
+            decision = item._record(admin, choice, value, reason, seconds_spent, now or timezone.now(), standing)
             finalise_run(item.run)
         return decision
+
+    def _record(self, user, choice, value, note, seconds_spent, now, supersedes=None) -> "Decision":
+        """Write a decision with what it settles the finding to."""
+        is_issue, settled = self.outcome(choice, value)
+        return Decision.objects.create(
+            item=self,
+            decided_by=user,
+            choice=choice,
+            value=settled,
+            is_issue=is_issue,
+            overturned=self.overturns(choice, value),
+            note=note,
+            seconds_spent=seconds_spent,
+            supersedes=supersedes,
+            created_at=now,
+        )
 
     def current_decision(self) -> "Decision | None":
         """The decision that stands: the one no other decision supersedes."""
