@@ -34,8 +34,15 @@ def main() -> int:
                 # SimpleWorker runs jobs in the worker process instead of forking one per
                 # job: a step hop costs about a third as much (bench/patterns.py). A killed
                 # worker loses its step either way; requeuestuck (below) recovers it.
-                [*MANAGE, "rqworker-pool", *QUEUES, "--num-workers", workers,
-                 "--worker-class", "rq.worker.SimpleWorker"],
+                [
+                    *MANAGE,
+                    "rqworker-pool",
+                    *QUEUES,
+                    "--num-workers",
+                    workers,
+                    "--worker-class",
+                    "rq.worker.SimpleWorker",
+                ],
                 env=environ,
                 preexec_fn=die_with_parent,
             ),  # fmt: skip

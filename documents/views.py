@@ -13,6 +13,7 @@ from django_tables2 import RequestConfig
 
 from config.roles import ANALYST, role_required
 from orchestrator.engine import start_run
+from orchestrator.estimate import EstimateForm, estimate_context
 from orchestrator.forms import StartRunForm
 from orchestrator.models import Pipeline, Run
 
@@ -87,6 +88,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         result = results[0] if results else UploadResult(name="(no file)", reason=_form_errors(form))
         return render(request, "documents/upload.html#upload-result", {"result": result})
     context = {"form": form, "results": results, "max_bytes": settings.QUORUM_MAX_UPLOAD_BYTES}
+    # What a run of the chosen pipeline should cost, before it starts; the select refreshes it with htmx.
+    context |= estimate_context(EstimateForm({"pipeline": form["pipeline"].value() or ""}))
     return render(request, "documents/upload.html", context)
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -37,11 +38,42 @@ log = logging.getLogger(__name__)
 
 
 def start_run(document, pipeline: Pipeline, user=None) -> Run:
+    """Create a run and schedule its first steps, or hold it while its pipeline's
+    monthly budget is spent (release_held_runs starts it later)."""
     with transaction.atomic():
-        run = Run.objects.create(document=document, pipeline=pipeline, created_by=user)
-        advance(run.pk)
+        held = pipeline.is_over_monthly_budget()
+        run = Run.objects.create(
+            document=document,
+            pipeline=pipeline,
+            created_by=user,
+            status=Run.Status.HELD if held else Run.Status.QUEUED,
+        )
+        if held:
+            log.info("run=%s held: pipeline %s has spent its monthly budget", run.pk, pipeline.slug)
+        else:
+            advance(run.pk)
     run.refresh_from_db()
     return run
+
+
+def release_held_runs(now=None) -> list[Run]:
+    """Start held runs, oldest first, whose pipeline is under its monthly cap again
+    (the month turned, or an admin raised or cleared the cap)."""
+    released = []
+    under: dict[int, bool] = {}
+    for run in Run.objects.filter(status=Run.Status.HELD).select_related("pipeline").order_by("created_at", "id"):
+        # Started runs spend nothing until their steps finish, so one look per pipeline
+        # and pass is as good as many; the next pass sees what these ones spent.
+        if run.pipeline_id not in under:
+            under[run.pipeline_id] = not run.pipeline.is_over_monthly_budget(now)
+        if not under[run.pipeline_id]:
+            continue
+        with transaction.atomic():
+            # Conditional: of two loops releasing at once, only one starts the run.
+            if Run.objects.filter(pk=run.pk, status=Run.Status.HELD).update(status=Run.Status.QUEUED):
+                advance(run.pk)
+                released.append(run)
+    return released
 
 
 def advance(run_id: int) -> None:
@@ -50,7 +82,7 @@ def advance(run_id: int) -> None:
     with transaction.atomic():
         # Lock the run row only (of=self), not the pipeline and rubric joined to it.
         run = Run.objects.select_for_update(of=("self",)).select_related("pipeline__rubric__active").get(pk=run_id)
-        if run.is_finished:
+        if run.is_finished or run.status == Run.Status.HELD:
             return
         # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
         steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}
@@ -74,6 +106,13 @@ def advance(run_id: int) -> None:
             _finish(run, steps, status=Run.Status.FAILED, error=outcome.error)
         elif outcome.result is not None:
             _finish(run, steps, outcome=outcome)
+        elif (budget := _budget_reached(run, outcome, steps)) is not None:
+            if all(step.is_finished for step in steps.values()):
+                _stop_for_budget(run, steps, outcome, spent=budget)
+            else:
+                # Steps still in flight are being paid for: the last of them to finish
+                # advances the run again and stops it with its cost counted.
+                run.save(update_fields=["steps_planned", "steps_done", "started_at"])
         else:
             run.status = Run.Status.RUNNING if steps or outcome.schedule else run.status
             children = _schedule(run, outcome, slots, steps)
@@ -81,6 +120,30 @@ def advance(run_id: int) -> None:
             # Only once this run's row is saved: a child run that finishes at once advances this run again.
             for step, pipeline in children:
                 _start_child_run(run, step, pipeline)
+
+
+def _budget_reached(run: Run, outcome: Outcome, steps: dict[str, Step]) -> Decimal | None:
+    """What the run has spent, when it has reached its pipeline's per-run cap and
+    the pattern wants new steps; else None. A step holding a pipeline carries its
+    child run's cost once that run finishes (_finish_parent_step)."""
+    cap = run.pipeline.budget_per_run
+    if cap is None or not any(spec.key not in steps for spec in outcome.schedule):
+        return None
+    # A replay's reused steps were paid for by the run they came from.
+    spent = sum((step.cost for step in steps.values() if step.copied_from_id is None), Decimal(0))
+    return spent if spent >= cap else None
+
+
+def _stop_for_budget(run: Run, steps: dict[str, Step], outcome: Outcome, *, spent: Decimal) -> None:
+    # The steps done stay with their outputs; the result says how far the run got and why it stopped.
+    run.result = {
+        "stopped": "budget",
+        "spent": str(spent),
+        "cap": str(run.pipeline.budget_per_run),
+        "steps_done": sorted(key for key, step in steps.items() if step.status == Step.Status.SUCCEEDED),
+        "not_started": [spec.key for spec in outcome.schedule if spec.key not in steps],
+    }
+    _finish(run, steps, status=Run.Status.STOPPED_BUDGET)
 
 
 _TRACE_FIELDS = ("request", "raw_response", "inputs", "attempts", "validation_errors")
@@ -167,6 +230,10 @@ def _finish_parent_step(child: Run) -> None:
         return
     if child.status == Run.Status.FAILED:
         step.status, step.error = Step.Status.FAILED, f"Run {child.pk} of {child.pipeline.slug} failed: {child.error}"
+    elif child.status == Run.Status.STOPPED_BUDGET:
+        # Its result is a stub, not what the parent's pattern reads: the parent sees a failed step.
+        step.status = Step.Status.FAILED
+        step.error = f"Run {child.pk} of {child.pipeline.slug} stopped at its per-run budget"
     else:
         step.status, step.output = Step.Status.SUCCEEDED, child.result
     for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost"):

@@ -468,6 +468,8 @@ class EstimateForm(forms.Form):
     volume = forms.IntegerField(
         required=False, min_value=1, max_value=100_000_000, initial=DEFAULT_VOLUME, label="Documents a month"
     )
+    # Set by the upload page: estimate only the pipeline about to run. Absent: all active ones.
+    pipeline = forms.ModelChoiceField(Pipeline.objects.filter(is_active=True), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -494,3 +496,22 @@ class EstimateForm(forms.Form):
     def chosen_volume(self) -> int:
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         return data.get("volume") or DEFAULT_VOLUME
+
+    def chosen_pipelines(self):
+        """The active pipelines to estimate; none when the upload page says no run will start."""
+        active = Pipeline.objects.filter(is_active=True).select_related("rubric__active")
+        if "pipeline" not in self.data:
+            return active
+        chosen = self.cleaned_data.get("pipeline") if self.is_valid() else None
+        return active.filter(pk=chosen.pk) if chosen else active.none()
+
+
+def estimate_context(form: EstimateForm) -> dict:
+    """What the estimate-table partial needs, for the estimator page and the upload page."""
+    estimates, size, volume = None, None, form.chosen_volume()
+    if not form.is_bound or form.is_valid():
+        size = form.chosen_size()
+        pipelines = form.chosen_pipelines()
+        # An empty choice on the upload page means "just upload": nothing to estimate, and nothing to say.
+        estimates = estimate_pipelines(pipelines, size, volume) if pipelines or "pipeline" not in form.data else None
+    return {"estimate_form": form, "estimates": estimates, "size": size, "volume": volume}

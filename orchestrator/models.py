@@ -1,14 +1,22 @@
 """Pipelines and their parts (agents, prompts, rubrics, prices) and what running
 them leaves behind: runs and their steps, the trace of every agent call."""
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
+
+
+def month_start(moment: datetime) -> datetime:
+    """The first instant of `moment`'s calendar month, in the deployment's time zone."""
+    local = timezone.localtime(moment)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 class ModelPrice(models.Model):
@@ -49,6 +57,24 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def revise(self, system: str, template: str, note: str, user) -> "PromptVersion":
+        """Save the text as the next version and make it active. Earlier versions are
+        never touched: steps point at them. (A concurrent revise of the same prompt
+        fails on the unique number rather than overwriting.)"""
+        number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
+        version = PromptVersion.objects.create(
+            prompt=self, number=number, system=system, template=template, note=note, created_by=user
+        )
+        self.activate(version)
+        return version
+
+    def activate(self, version: "PromptVersion") -> None:
+        """Make one of this prompt's versions the one new steps use (a rollback is this too)."""
+        if version.prompt_id != self.pk:
+            raise ValueError(f"{version} is not a version of {self.slug}")
+        self.active = version
+        self.save(update_fields=["active"])
+
 
 class PromptVersion(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
@@ -77,6 +103,21 @@ class Rubric(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def revise(self, criteria: list, note: str, user) -> "RubricVersion":
+        """Save the criteria as the next version and make it active; see Prompt.revise."""
+        number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
+        version = RubricVersion.objects.create(
+            rubric=self, number=number, criteria=criteria, note=note, created_by=user
+        )
+        self.activate(version)
+        return version
+
+    def activate(self, version: "RubricVersion") -> None:
+        if version.rubric_id != self.pk:
+            raise ValueError(f"{version} is not a version of {self.slug}")
+        self.active = version
+        self.save(update_fields=["active"])
 
 
 class RubricVersion(models.Model):
@@ -163,7 +204,21 @@ class Pipeline(models.Model):
     rebuttal_rounds = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(2)])
     # Share of agreed findings also sent to a reviewer, to measure correlated errors.
     audit_rate = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.05"))
-    budget_per_run = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    budget_per_run = models.DecimalField(
+        max_digits=10,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Dollars. A run that has spent this schedules no further step and stops. Empty: no cap.",
+    )
+    monthly_budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Dollars a calendar month. Once spent, new runs are held until the month turns or the cap is "
+        "raised. Empty: no cap.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -195,6 +250,18 @@ class Pipeline(models.Model):
             return True  # deeper than any sane composition: treat as a cycle
         held = Pipeline.objects.filter(pk__in=self.slots.exclude(subpipeline=None).values("subpipeline"))
         return any(pipeline.contains(other, depth + 1) for pipeline in held)
+
+    def spent_this_month(self, now: datetime | None = None) -> Decimal:
+        """What runs people started on this pipeline spent this calendar month, nested
+        runs' cost included (it rolls up into their parent step), replays' reused steps not."""
+        start = month_start(now or timezone.now())
+        spent = Step.objects.filter(
+            run__pipeline=self, run__parent_step__isnull=True, copied_from__isnull=True, queued_at__gte=start
+        ).aggregate(total=Sum("cost"))["total"]
+        return spent or Decimal(0)
+
+    def is_over_monthly_budget(self, now: datetime | None = None) -> bool:
+        return self.monthly_budget is not None and self.spent_this_month(now) >= self.monthly_budget
 
 
 class PipelineSlot(models.Model):
@@ -295,8 +362,19 @@ class Run(models.Model):
         REVIEWED = "reviewed", "Reviewed"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Waiting for its pipeline's monthly budget: engine.release_held_runs starts it.
+        HELD = "held", "Held: monthly budget"
+        # Reached its pipeline's per-run cap; the steps done so far are kept.
+        STOPPED_BUDGET = "stopped_budget", "Stopped: budget"
 
-    FINISHED = {Status.NEEDS_REVIEW, Status.DONE, Status.REVIEWED, Status.FAILED, Status.CANCELLED}
+    FINISHED = {
+        Status.NEEDS_REVIEW,
+        Status.DONE,
+        Status.REVIEWED,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.STOPPED_BUDGET,
+    }
 
     document = models.ForeignKey("documents.Document", on_delete=models.PROTECT, related_name="runs")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("documents/<int:document_id>/runs/", views.start, name="start"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
     path("estimate/", views.estimate, name="estimate"),
+    path("spend/", views.spend_page, name="spend"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
 ]

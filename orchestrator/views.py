@@ -17,9 +17,9 @@ from rq import Worker
 from config.roles import ANALYST, role_required
 from documents.models import Document
 
-from . import dashboard, export, trace
+from . import dashboard, export, spend, trace
 from .engine import context_for, start_run
-from .estimate import EstimateForm, estimate_pipelines
+from .estimate import EstimateForm, estimate_context
 from .export import stream_csv
 from .forms import RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
@@ -215,14 +215,14 @@ def dashboard_page(request):
 
 
 @role_required(ANALYST)
+def spend_page(request):
+    return render(request, "orchestrator/spend.html", spend.overview())
+
+
+@role_required(ANALYST)
 def estimate(request):
-    form = EstimateForm(request.GET or None)
-    estimates, size, volume = None, None, form.chosen_volume()
-    if not form.is_bound or form.is_valid():
-        size = form.chosen_size()
-        active = Pipeline.objects.filter(is_active=True).select_related("rubric__active")
-        estimates = estimate_pipelines(active, size, volume)
-    context = {"estimate_form": form, "estimates": estimates, "size": size, "volume": volume}
+    # The upload page asks here too, for the pipeline chosen there (?pipeline=<id>).
+    context = estimate_context(EstimateForm(request.GET or None))
     if request.htmx:
         return render(request, "orchestrator/estimate.html#estimate-table", context)
     return render(request, "orchestrator/estimate.html", context)

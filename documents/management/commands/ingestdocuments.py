@@ -4,8 +4,9 @@
 2. Ingests every file as the upload page does: refused files are reported with
    their reason, duplicates reuse the existing document.
 3. Starts a run of --pipeline on each document.
-4. With --wait, polls until every run has finished, prints each run's final
-   status, and exits non-zero if any run failed or any file was refused.
+4. With --wait, polls until every run has finished (or is held by the monthly
+   budget), prints each run's status, and exits non-zero if any run failed, was
+   held or stopped, or any file was refused.
 """
 
 import time
@@ -48,24 +49,26 @@ class Command(BaseCommand):
             run = start_run(ingested.document, chosen)
             runs.append(run)
             note = " (duplicate of an earlier upload)" if ingested.duplicate else ""
-            self.stdout.write(f"{path}: document {ingested.document.pk}{note}, run {run.pk} started")
+            state = "held: the pipeline's monthly budget is spent" if run.status == Run.Status.HELD else "started"
+            self.stdout.write(f"{path}: document {ingested.document.pk}{note}, run {run.pk} {state}")
 
         if not wait:
             return
         deadline = time.monotonic() + timeout
         pending = {run.pk for run in runs}
         while pending and time.monotonic() < deadline:
-            finished = Run.objects.filter(pk__in=pending, status__in=Run.FINISHED)
+            # A held run waits for next month or a raised cap: not for this command.
+            finished = Run.objects.filter(pk__in=pending, status__in=[*Run.FINISHED, Run.Status.HELD])
             pending -= set(finished.values_list("pk", flat=True))
             if pending:
                 time.sleep(0.5)
         failed = 0
         for run in Run.objects.filter(pk__in=[r.pk for r in runs]).select_related("document").order_by("pk"):
-            failed += run.status in (Run.Status.FAILED, Run.Status.CANCELLED) or not run.is_finished
+            failed += run.status not in (Run.Status.DONE, Run.Status.NEEDS_REVIEW, Run.Status.REVIEWED)
             detail = f": {run.error}" if run.error else ""
             self.stdout.write(f"run {run.pk} {run.document.original_name}: {run.status}{detail}")
         if failed or refused:
-            raise CommandError(f"{failed} run(s) failed or did not finish, {refused} file(s) refused")
+            raise CommandError(f"{failed} run(s) failed, held or unfinished, {refused} file(s) refused")
 
 
 def _files(paths: list[Path]):

@@ -5,6 +5,8 @@
    a restarted Redis), or running past the agent's timeout, means lost.
 3. Puts each lost step back on its queue under a new job id; a step lost three
    times fails, and its run with it.
+4. Starts runs held for their pipeline's monthly budget once it is under its cap
+   again (the month turned, or an admin raised the cap).
 With --every N it repeats every N seconds (the `make run` launcher does this).
 """
 
@@ -12,7 +14,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from orchestrator.engine import requeue_stuck
+from orchestrator.engine import release_held_runs, requeue_stuck
 
 
 class Command(BaseCommand):
@@ -26,6 +28,8 @@ class Command(BaseCommand):
             requeued = requeue_stuck()
             for step in requeued:
                 self.stdout.write(f"requeued run={step.run_id} step={step.pk} key={step.key}")
+            for run in release_held_runs():
+                self.stdout.write(f"released held run={run.pk} pipeline={run.pipeline.slug}")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return

@@ -1,0 +1,85 @@
+"""What was spent, by month and by pipeline, against each pipeline's caps: the
+figures behind the spend page. Spend is the cost of steps of runs people started
+(a nested run's cost rolls up into its parent step), dated when the step was
+queued; a replay's reused steps were paid for by their original run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from .models import Pipeline, Step, month_start
+
+MONTHS = 12
+
+
+@dataclass
+class PipelineSpend:
+    pipeline: Pipeline
+    total: Decimal  # over the months shown
+    this_month: Decimal
+
+    @property
+    def monthly_percent(self) -> int | None:
+        """How much of this month's cap is spent, in percent (over 100 when a run
+        overshot it), or None without a cap."""
+        cap = self.pipeline.monthly_budget
+        if cap is None:
+            return None
+        return round(100 * self.this_month / cap) if cap else 100
+
+    @property
+    def over_monthly_budget(self) -> bool:
+        cap = self.pipeline.monthly_budget
+        return cap is not None and self.this_month >= cap
+
+
+def months_back(now: datetime, count: int = MONTHS) -> list[datetime]:
+    """The first instants of the last `count` calendar months, oldest first, this one last."""
+    first = month_start(now)
+    months = []
+    for back in range(count - 1, -1, -1):
+        year, month = divmod(first.month - 1 - back, 12)
+        months.append(first.replace(year=first.year + year, month=month + 1))
+    return months
+
+
+def _spent_steps(since: datetime):
+    return Step.objects.filter(run__parent_step__isnull=True, copied_from__isnull=True, queued_at__gte=since)
+
+
+def by_month(months: list[datetime]) -> list[dict]:
+    rows = _spent_steps(months[0]).annotate(month=TruncMonth("queued_at")).values("month").annotate(cost=Sum("cost"))
+    spent = {(row["month"].year, row["month"].month): row["cost"] for row in rows}
+    return [{"month": month, "cost": spent.get((month.year, month.month), Decimal(0))} for month in months]
+
+
+def by_pipeline(months: list[datetime]) -> list[PipelineSpend]:
+    totals = dict(_spent_steps(months[0]).values_list("run__pipeline").annotate(cost=Sum("cost")))
+    this_month = dict(_spent_steps(months[-1]).values_list("run__pipeline").annotate(cost=Sum("cost")))
+    # Active pipelines always show (their caps matter before they spend); retired ones only if they spent.
+    pipelines = Pipeline.objects.filter(is_active=True) | Pipeline.objects.filter(pk__in=list(totals))
+    return [
+        PipelineSpend(pipeline, totals.get(pipeline.pk) or Decimal(0), this_month.get(pipeline.pk) or Decimal(0))
+        for pipeline in pipelines.distinct().order_by("name")
+    ]
+
+
+def overview(now: datetime | None = None) -> dict:
+    months = months_back(now or timezone.now())
+    monthly = by_month(months)
+    peak = max((row["cost"] for row in monthly), default=Decimal(0))
+    for row in monthly:
+        # Bar length as a share of the dearest month, for the chart.
+        row["percent"] = round(100 * row["cost"] / peak) if peak else 0
+    return {
+        "months": monthly,
+        "total": sum((row["cost"] for row in monthly), Decimal(0)),
+        "pipelines": by_pipeline(months),
+        "this_month": months[-1],
+    }
