@@ -3,7 +3,9 @@ carries "run step N".
 
 - start_run(): create a run and let its pattern schedule the first steps.
 - execute_step(): the RQ job's body: call the model for one step, validate,
-  persist, then advance().
+  persist, then advance(). In a run in batch mode an Anthropic step is only
+  saved as batched; orchestrator.batches sends it and hands the reply to
+  finish_batched_step().
 - advance(): under a lock on the run row, ask the pattern what comes next and
   schedule it, or store the final result and route review items.
 
@@ -37,9 +39,10 @@ from .patterns import Outcome, RunContext, StepState, decider_for
 log = logging.getLogger(__name__)
 
 
-def start_run(document, pipeline: Pipeline, user=None) -> Run:
+def start_run(document, pipeline: Pipeline, user=None, batch_mode: bool = False) -> Run:
     """Create a run and schedule its first steps, or hold it while its pipeline's
-    monthly budget is spent (release_held_runs starts it later)."""
+    monthly budget is spent (release_held_runs starts it later). In batch mode its
+    Anthropic steps go through the Message Batches API (orchestrator.batches)."""
     with transaction.atomic():
         held = pipeline.is_over_monthly_budget()
         run = Run.objects.create(
@@ -47,6 +50,7 @@ def start_run(document, pipeline: Pipeline, user=None) -> Run:
             pipeline=pipeline,
             created_by=user,
             status=Run.Status.HELD if held else Run.Status.QUEUED,
+            batch_mode=batch_mode,
         )
         if held:
             log.info("run=%s held: pipeline %s has spent its monthly budget", run.pk, pipeline.slug)
@@ -312,6 +316,11 @@ def _execute(step: Step) -> None:
             _fail(step, str(error))
             _settle(step)
         return
+    if step.run.batch_mode and step.agent.provider_name() == "anthropic":
+        # Saved with its request for batches.submit_pending; the batch's result settles it.
+        if _claim(step, request, status=Step.Status.BATCHED):
+            log.info("run=%s step=%s key=%s batched", step.run_id, step.pk, step.key)
+        return
     if not _claim(step, request):
         return  # another delivery of this step's job got there first
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
@@ -326,11 +335,11 @@ def _execute(step: Step) -> None:
     _settle(step)
 
 
-def _claim(step: Step, request: Request | None) -> bool:
-    """Move the step from queued to running; True for the delivery that did.
-    What is about to be asked is written in the same update, so a crash
+def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNING) -> bool:
+    """Move the step from queued to running (or batched); True for the delivery
+    that did. What is about to be asked is written in the same update, so a crash
     mid-call still leaves a trace of it."""
-    step.status, step.started_at = Step.Status.RUNNING, timezone.now()
+    step.status, step.started_at = status, timezone.now()
     fields = {"status": step.status, "started_at": step.started_at}
     if request is not None:
         step.request = _request_json(request)
@@ -473,7 +482,7 @@ def _attempt(number: int, latency_ms: int, error: ProviderError | None = None) -
     }
 
 
-def _add_usage(step: Step, completion: Completion) -> None:
+def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> None:
     usage = completion.usage
     step.input_tokens += usage.input_tokens
     step.output_tokens += usage.output_tokens
@@ -483,9 +492,41 @@ def _add_usage(step: Step, completion: Completion) -> None:
     price = ModelPrice.objects.filter(model=completion.model).first()
     if price is not None:
         step.cost += price.cost(
-            usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens
+            usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens, batch=batch
         )
     step.model = completion.model
+
+
+def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool:
+    """Settle a batched step with what its Message Batch returned, priced at the
+    batch discount, and advance its run. Output that does not match the agent's
+    schema fails the step: batch mode makes no corrective retry, which would cost
+    another batch round trip of up to a day. False if another poll settled it first."""
+    if not Step.objects.filter(pk=step.pk, status=Step.Status.BATCHED).update(status=Step.Status.RUNNING):
+        return False
+    # The wait for the batch is the step's latency: what the run's critical path is made of.
+    waited = int((timezone.now() - step.started_at).total_seconds() * 1000) if step.started_at else 0
+    with step_context(step.run_id, step.pk):
+        if isinstance(outcome, ProviderError):
+            step.attempts = [*step.attempts, _attempt(len(step.attempts) + 1, waited, outcome)]
+            step.latency_ms = waited
+            _fail(step, str(outcome))
+        else:
+            step.attempts = [*step.attempts, _attempt(len(step.attempts) + 1, waited)]
+            _add_usage(step, outcome, batch=True)
+            step.latency_ms = waited
+            step.raw_response = outcome.raw_text
+            errors = validation_errors(outcome.output, (step.request or {}).get("output_schema"))
+            if errors:
+                step.validation_errors = errors
+                _fail(step, "Output invalid (batch mode makes no corrective retry): " + "; ".join(errors))
+            else:
+                step.output = outcome.output
+                step.status = Step.Status.SUCCEEDED
+                step.finished_at = timezone.now()
+        log.info("run=%s step=%s key=%s %s from batch", step.run_id, step.pk, step.key, step.status)
+        _settle(step)
+    return True
 
 
 def validation_errors(output: Any, schema: dict | None) -> list[str]:

@@ -36,13 +36,17 @@ class ModelPrice(models.Model):
     def __str__(self) -> str:
         return self.model
 
-    def cost(self, input_tokens: int, output_tokens: int, cache_write: int = 0, cache_read: int = 0) -> Decimal:
+    def cost(
+        self, input_tokens: int, output_tokens: int, cache_write: int = 0, cache_read: int = 0, *, batch: bool = False
+    ) -> Decimal:
         total = (
             input_tokens * self.input_per_mtok
             + output_tokens * self.output_per_mtok
             + cache_write * self.cache_write_per_mtok
             + cache_read * self.cache_read_per_mtok
         )
+        if batch:
+            total *= self.batch_discount
         return (total / Decimal(1_000_000)).quantize(Decimal("0.000001"))
 
 
@@ -402,6 +406,9 @@ class Run(models.Model):
     # A replay reuses `replay_of`'s steps before the step keyed `replay_from`.
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
     replay_from = models.CharField(max_length=100, blank=True)
+    # Anthropic steps go through the Message Batches API (orchestrator.batches): half
+    # the price, for results within hours instead of seconds.
+    batch_mode = models.BooleanField(default=False)
 
     objects = RunQuerySet.as_manager()
 
@@ -437,6 +444,9 @@ class Step(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        # In a run in batch mode: the request is saved and waits in (or for) a
+        # Message Batch; orchestrator.batches submits it and reads the result.
+        BATCHED = "batched", "Batched"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
@@ -478,6 +488,8 @@ class Step(models.Model):
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     job_id = models.CharField(max_length=100, blank=True)
+    # The Message Batch a batched step's request went into; empty until submitted.
+    batch_id = models.CharField(max_length=100, blank=True, db_index=True)
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -496,3 +508,71 @@ class Step(models.Model):
     @property
     def holds_pipeline(self) -> bool:
         return self.agent_id is None
+
+
+class LabelledSet(models.Model):
+    """Documents with the answers a pipeline should give, to measure pipelines against."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LabelledDocument(models.Model):
+    labelled_set = models.ForeignKey(LabelledSet, on_delete=models.CASCADE, related_name="documents")
+    document = models.ForeignKey("documents.Document", on_delete=models.PROTECT, related_name="+")
+    # Contracts: {"findings": [{"type": "auto_renewal", "is_issue": true}]}, the issue
+    # types a run should report. Invoices: {"fields": {"total": "4904.94", ...}}.
+    expected = models.JSONField()
+
+    class Meta:
+        ordering = ["labelled_set", "id"]
+        constraints = [models.UniqueConstraint(fields=["labelled_set", "document"], name="unique_labelled_document")]
+
+    def __str__(self) -> str:
+        return f"{self.labelled_set.slug}:{self.document}"
+
+
+class Evaluation(models.Model):
+    """One pipeline run over every document of a labelled set, and its scores."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETE = "complete", "Complete"
+
+    labelled_set = models.ForeignKey(LabelledSet, on_delete=models.CASCADE, related_name="evaluations")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="evaluations")
+    # Evaluations started together (one form, one command) share it: the report's side-by-side table.
+    group = models.CharField(max_length=40, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    figures = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.pk} ({self.pipeline.slug} on {self.labelled_set.slug})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("orchestrator:evaluation", args=[self.pk])
+
+
+class EvaluationRun(models.Model):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="runs")
+    labelled_document = models.ForeignKey(LabelledDocument, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["evaluation", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.evaluation_id}:{self.run_id}"

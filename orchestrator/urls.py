@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/export.csv", views.export_runs, name="runs_export"),
     path("runs/findings.csv", views.export_findings, name="findings_export"),
     path("runs/steps.csv", views.export_steps, name="steps_export"),
+    path("runs/compare/", views.compare_runs, name="compare"),
     path("runs/<int:run_id>/", views.run_detail, name="run"),
     path("runs/<int:run_id>/trace/", views.run_trace, name="trace"),
     path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
@@ -18,4 +19,6 @@ urlpatterns = [
     path("spend/", views.spend_page, name="spend"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
+    path("evaluations/", views.evaluations, name="evaluations"),
+    path("evaluations/<int:evaluation_id>/", views.evaluation_detail, name="evaluation"),
 ]

@@ -1,6 +1,7 @@
 """A local HTTP server that speaks just enough of the Messages API for the real
-anthropic SDK: it answers POST /v1/messages from a queue of scripted replies and
-records every request it received, so tests can assert what was sent.
+anthropic SDK: it answers every request (POST /v1/messages, and the GETs of the
+Message Batches API) from one queue of scripted replies, in order, and records
+every request it received, so tests can assert what was sent.
 
 Use the `messages_api` fixture (import it into the test module)::
 
@@ -114,6 +115,12 @@ def _handler_for(api: MessagesAPI) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            self._answer("POST")
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._answer("GET")
+
+        def _answer(self, method: str) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length).decode()
             try:
@@ -121,7 +128,7 @@ def _handler_for(api: MessagesAPI) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = raw
             headers = {name.lower(): value for name, value in self.headers.items()}
-            reply = api._next_reply(Received("POST", self.path, headers, body))
+            reply = api._next_reply(Received(method, self.path, headers, body))
             if reply.delay and api._stopping.wait(reply.delay):
                 return
             payload = reply.body
@@ -153,3 +160,34 @@ def messages_api():
     api = MessagesAPI().start()
     yield api
     api.stop()
+
+
+def batch_body(batch_id: str, status: str = "in_progress", *, results_url: str | None = None) -> dict[str, Any]:
+    """A Message Batch as create and retrieve return it; `results_url` once ended."""
+    return {
+        "id": batch_id,
+        "type": "message_batch",
+        "processing_status": status,
+        "request_counts": {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+        "created_at": "2026-11-25T10:00:00Z",
+        "expires_at": "2026-11-26T10:00:00Z",
+        "ended_at": "2026-11-25T11:00:00Z" if status == "ended" else None,
+        "cancel_initiated_at": None,
+        "archived_at": None,
+        "results_url": results_url,
+    }
+
+
+def batch_results_body(results: dict[str, dict[str, Any]]) -> str:
+    """The JSONL results file: custom id → a message_body() (succeeded), an
+    error_body() (errored), or {"type": "expired"} / {"type": "canceled"}."""
+    lines = []
+    for custom_id, body in results.items():
+        if body.get("type") == "message":
+            result = {"type": "succeeded", "message": body}
+        elif body.get("type") == "error":
+            result = {"type": "errored", "error": body}
+        else:
+            result = body
+        lines.append(json.dumps({"custom_id": custom_id, "result": result}))
+    return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """The Anthropic provider: one Messages API call through the official SDK, with
 structured output, a cached system prompt, and errors sorted into transient and
 permanent for the engine's retry loop. Also counts a request's input tokens for
-the cost estimator."""
+the cost estimator, and sends requests through the Message Batches API for runs
+in batch mode (orchestrator.batches)."""
 
 from __future__ import annotations
 
@@ -30,25 +31,69 @@ class AnthropicProvider:
         started = time.monotonic()
         try:
             with _client(request.timeout_s) as client:
-                message = client.messages.create(**_params(request))
+                message = client.messages.create(**message_params(request))
         except anthropic.AnthropicError as exc:
             raise _provider_error(exc) from exc
 
-        latency_ms = round((time.monotonic() - started) * 1000)
-        raw_text = "".join(block.text for block in message.content if block.type == "text")
-        return Completion(
-            output=_parse_json(raw_text),
-            raw_text=raw_text,
-            usage=_usage(message.usage),
-            latency_ms=latency_ms,
-            model=message.model or request.model,
-        )
+        return _completion(message, request.model, round((time.monotonic() - started) * 1000))
+
+
+def _completion(message: anthropic.types.Message, model: str, latency_ms: int) -> Completion:
+    raw_text = "".join(block.text for block in message.content if block.type == "text")
+    return Completion(
+        output=_parse_json(raw_text),
+        raw_text=raw_text,
+        usage=_usage(message.usage),
+        latency_ms=latency_ms,
+        model=message.model or model,
+    )
+
+
+# --- Message Batches ---------------------------------------------------------------
+
+BATCH_TIMEOUT_S = 60.0
+
+
+def submit_batch(requests: dict[str, Request]) -> str:
+    """Send the requests, keyed by custom id, as one Message Batch; its id.
+    Raises ProviderError like complete()."""
+    try:
+        with _client(BATCH_TIMEOUT_S) as client:
+            batch = client.messages.batches.create(
+                requests=[{"custom_id": key, "params": message_params(request)} for key, request in requests.items()]
+            )
+    except anthropic.AnthropicError as exc:
+        raise _provider_error(exc) from exc
+    return batch.id
+
+
+def batch_results(batch_id: str) -> dict[str, Completion | PermanentError] | None:
+    """None while the batch is processing; once it has ended, each request's
+    outcome by custom id: a Completion (latency 0: the caller knows how long it
+    waited), or the error, expiry or cancellation that ended it."""
+    try:
+        with _client(BATCH_TIMEOUT_S) as client:
+            if client.messages.batches.retrieve(batch_id).processing_status != "ended":
+                return None
+            return {item.custom_id: _batch_outcome(item.result) for item in client.messages.batches.results(batch_id)}
+    except anthropic.AnthropicError as exc:
+        raise _provider_error(exc) from exc
+
+
+def _batch_outcome(result) -> Completion | PermanentError:
+    if result.type == "succeeded":
+        return _completion(result.message, result.message.model, 0)
+    if result.type == "errored":
+        error = result.error.error
+        return PermanentError(f"Anthropic batch request errored: {error.type}: {error.message}")
+    # expired (not processed within 24 hours) or canceled
+    return PermanentError(f"Anthropic batch request {result.type}")
 
 
 def count_tokens(request: Request) -> int:
     """The input tokens `request` would be billed for, from the API's (free)
     token-counting endpoint. Raises ProviderError like complete()."""
-    params = {key: value for key, value in _params(request).items() if key != "max_tokens"}
+    params = {key: value for key, value in message_params(request).items() if key != "max_tokens"}
     try:
         with _client(min(request.timeout_s, COUNT_TIMEOUT_S)) as client:
             return client.messages.count_tokens(**params).input_tokens
@@ -70,7 +115,7 @@ def _client(timeout_s: float) -> anthropic.Anthropic:
     )
 
 
-def _params(request: Request) -> dict[str, Any]:
+def message_params(request: Request) -> dict[str, Any]:
     # SDK 2.13 has no `temperature` parameter (the newest models fix sampling
     # themselves), so request.temperature is not sent.
     params: dict[str, Any] = {

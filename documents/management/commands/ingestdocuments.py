@@ -3,7 +3,9 @@
 1. Walks each PATH (folders recursively, hidden files skipped).
 2. Ingests every file as the upload page does: refused files are reported with
    their reason, duplicates reuse the existing document.
-3. Starts a run of --pipeline on each document.
+3. Starts a run of --pipeline on each document; with --batch its Anthropic
+   steps go through the Message Batches API at half the price (requeuestuck
+   submits and polls them; results can take up to a day).
 4. With --wait, polls until every run has finished (or is held by the monthly
    budget), prints each run's status, and exits non-zero if any run failed, was
    held or stopped, or any file was refused.
@@ -27,10 +29,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--pipeline", required=True, help="pipeline slug, e.g. contract-debate")
+        parser.add_argument("--batch", action="store_true", help="send Anthropic steps as message batches")
         parser.add_argument("--wait", action="store_true", help="wait for the runs and report them")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
 
-    def handle(self, *args, paths: list[Path], pipeline: str, wait: bool, timeout: float, **options):
+    def handle(self, *args, paths: list[Path], pipeline: str, batch: bool, wait: bool, timeout: float, **options):
         try:
             chosen = Pipeline.objects.get(slug=pipeline, is_active=True)
         except Pipeline.DoesNotExist:
@@ -46,7 +49,7 @@ class Command(BaseCommand):
                 refused += 1
                 self.stderr.write(f"refused {path}: {error}")
                 continue
-            run = start_run(ingested.document, chosen)
+            run = start_run(ingested.document, chosen, batch_mode=batch)
             runs.append(run)
             note = " (duplicate of an earlier upload)" if ingested.duplicate else ""
             state = "held: the pipeline's monthly budget is spent" if run.status == Run.Status.HELD else "started"

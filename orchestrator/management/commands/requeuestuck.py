@@ -7,6 +7,9 @@
    times fails, and its run with it.
 4. Starts runs held for their pipeline's monthly budget once it is under its cap
    again (the month turned, or an admin raised the cap).
+5. Sends the batched steps of runs in batch mode as one Message Batch, and reads
+   every batch that has ended, settling its steps and advancing their runs
+   (batched steps wait on their batch, not on a job, so step 1 leaves them be).
 With --every N it repeats every N seconds (the `make run` launcher does this).
 """
 
@@ -14,6 +17,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from orchestrator import batches
 from orchestrator.engine import release_held_runs, requeue_stuck
 
 
@@ -30,6 +34,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"requeued run={step.run_id} step={step.pk} key={step.key}")
             for run in release_held_runs():
                 self.stdout.write(f"released held run={run.pk} pipeline={run.pipeline.slug}")
+            if submitted := batches.submit_pending():
+                self.stdout.write(f"submitted {submitted} step(s) in a message batch")
+            if settled := batches.poll():
+                self.stdout.write(f"settled {settled} step(s) from message batches")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
