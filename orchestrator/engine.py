@@ -368,7 +368,7 @@ def _settle(step: Step) -> None:
 # What a call changes on its step (the request was written when it was claimed).
 _OUTCOME_FIELDS = [
     "status", "error", "output", "raw_response", "validation_errors", "attempts", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost", "latency_ms", "model", "finished_at",
+    "cache_read_tokens", "cache_write_tokens", "cost", "price", "latency_ms", "model", "finished_at",
 ]  # fmt: skip
 
 
@@ -494,6 +494,7 @@ def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> No
         step.cost += price.cost(
             usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens, batch=batch
         )
+        step.price = {**price.rates(), "batch": batch}
     step.model = completion.model
 
 

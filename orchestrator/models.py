@@ -25,7 +25,9 @@ class ModelPrice(models.Model):
     model = models.CharField(max_length=100, unique=True)
     input_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     output_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    # Writing the 5-minute cache; the 1-hour cache is billed at its own rate.
     cache_write_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
+    cache_write_1h_per_mtok = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
     cache_read_per_mtok = models.DecimalField(max_digits=10, decimal_places=4)
     batch_discount = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.5"))
     updated_at = models.DateTimeField(auto_now=True)
@@ -48,6 +50,13 @@ class ModelPrice(models.Model):
         if batch:
             total *= self.batch_discount
         return (total / Decimal(1_000_000)).quantize(Decimal("0.000001"))
+
+    def rates(self) -> dict[str, str]:
+        """The rates as charged, for a step to keep: a later price change must
+        not rewrite what past steps cost."""
+        fields = ["input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_write_1h_per_mtok",
+                  "cache_read_per_mtok", "batch_discount"]  # fmt: skip
+        return {"model": self.model, **{name: str(getattr(self, name)) for name in fields}}
 
 
 class Prompt(models.Model):
@@ -486,6 +495,8 @@ class Step(models.Model):
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    # The ModelPrice rates this step was charged at (ModelPrice.rates()), kept with it.
+    price = models.JSONField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     job_id = models.CharField(max_length=100, blank=True)
     # The Message Batch a batched step's request went into; empty until submitted.

@@ -158,3 +158,22 @@ def test_a_schedule_naming_an_empty_slot_fails_the_run_clearly(make_document, de
     run = engine.start_run(make_document(), debate_pipeline)
     assert run.status == Run.Status.FAILED
     assert "nothing in slot 'advocate_b'" in run.error
+
+
+def test_a_step_keeps_the_price_it_was_charged_at(make_document, debate_pipeline, queues):
+    from decimal import Decimal
+
+    from orchestrator.models import ModelPrice
+
+    ModelPrice.objects.filter(model="offline-rules").update(input_per_mtok=Decimal(3), output_per_mtok=Decimal(15))
+    run = engine.start_run(make_document(), debate_pipeline)
+    step = run.steps.get(key="advocate:a")
+    engine.execute_step(step.pk)
+    step.refresh_from_db()
+    charged = step.cost
+    assert charged == (Decimal(3) * step.input_tokens + Decimal(15) * step.output_tokens) / 1_000_000
+    assert step.price["input_per_mtok"] == "3.0000" and step.price["batch"] is False
+
+    ModelPrice.objects.filter(model="offline-rules").update(input_per_mtok=Decimal(30))
+    step.refresh_from_db()
+    assert step.cost == charged and step.price["input_per_mtok"] == "3.0000"

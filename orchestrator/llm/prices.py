@@ -69,11 +69,8 @@ def seed_prices() -> int:
     start, and an admin's edited price must survive it."""
     from orchestrator.models import ModelPrice
 
-    # Only the columns the table has: the 1-hour cache-write price is listed here
-    # before ModelPrice grows its column (cache_write_1h_per_mtok).
-    columns = {field.name for field in ModelPrice._meta.concrete_fields} - {"model"}
     added = 0
     for entry in CLAUDE_PRICES:
-        values = {k: v for k, v in entry.items() if k in columns}
+        values = {k: v for k, v in entry.items() if k != "model"}
         added += ModelPrice.objects.get_or_create(model=entry["model"], defaults=values)[1]
     return added
