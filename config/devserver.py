@@ -23,6 +23,10 @@ def main() -> int:
     port = os.environ.get("PORT", "8000")
     workers = os.environ.get("QUORUM_WORKERS", "4")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))  # the terminal went away
+    # Started in the background by a script, SIGINT arrives ignored; Ctrl-C and
+    # `kill -INT` must still shut everything down.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     with services_for() as environ:
         environ.setdefault("DEBUG", "true")

@@ -168,6 +168,10 @@ def main(argv: list[str]) -> int:
         return 2
     # A SIGTERM must unwind through the finally blocks that stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))  # the terminal went away
+    # Started in the background by a script, SIGINT arrives ignored; Ctrl-C and
+    # `kill -INT` must still shut everything down.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with services_for() as environ:
         child = subprocess.Popen(argv, env=environ, preexec_fn=die_with_parent)
         try:
