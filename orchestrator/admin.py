@@ -23,7 +23,11 @@ from django.views.decorators.http import require_POST
 from .config_io import criteria_problems, pipeline_problems
 from .models import (
     Agent,
+    Evaluation,
     KnowledgeEntry,
+    LabelledDocument,
+    LabelledSet,
+    ModelPrice,
     Pipeline,
     PipelineSlot,
     Prompt,
@@ -319,3 +323,38 @@ class PromptVersionAdmin(VersionAdmin):
 class RubricVersionAdmin(VersionAdmin):
     list_filter = ("rubric",)
     fields = readonly_fields = ("rubric", "number", "criteria", "note", "created_by", "created_at", "runs")
+
+
+@admin.register(ModelPrice)
+class ModelPriceAdmin(admin.ModelAdmin):
+    """Prices are edited here; steps keep the rates they were charged at, so an
+    edit changes future costs only."""
+
+    list_display = [
+        "model", "input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_write_1h_per_mtok",
+        "cache_read_per_mtok", "batch_discount", "updated_at",
+    ]  # fmt: skip
+    search_fields = ["model"]
+
+
+class LabelledDocumentInline(admin.TabularInline):
+    model = LabelledDocument
+    extra = 0
+    raw_id_fields = ["document"]
+
+
+@admin.register(LabelledSet)
+class LabelledSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [LabelledDocumentInline]
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(admin.ModelAdmin):
+    list_display = ["id", "labelled_set", "pipeline", "status", "created_by", "created_at"]
+    list_filter = ["status", "pipeline"]
+    readonly_fields = ["labelled_set", "pipeline", "group", "status", "figures", "created_by", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # started from the evaluations page or `manage.py evaluate`
