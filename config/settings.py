@@ -222,7 +222,7 @@ QUORUM_REVIEW_SLA_HOURS = envint("QUORUM_REVIEW_SLA_HOURS", 24)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"step": {"()": "orchestrator.logcontext.StepFilter"}},
+    "filters": {"step": {"()": "orchestrator.jobs.StepFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s run=%(run)s step=%(step)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["step"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

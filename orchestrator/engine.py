@@ -4,7 +4,7 @@ carries "run step N".
 - start_run(): create a run and let its pattern schedule the first steps.
 - execute_step(): the RQ job's body: call the model for one step, validate,
   persist, then advance(). In a run in batch mode an Anthropic step is only
-  saved as batched; orchestrator.batches sends it and hands the reply to
+  saved as batched; orchestrator.runs.batches sends it and hands the reply to
   finish_batched_step().
 - advance(): under a lock on the run row, ask the pattern what comes next and
   schedule it, or store the final result and route review items.
@@ -32,7 +32,6 @@ from review.routing import open_review_items
 
 from . import jobs
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
-from .logcontext import step_context
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import Outcome, RunContext, StepState, decider_for
 
@@ -42,7 +41,7 @@ log = logging.getLogger(__name__)
 def start_run(document, pipeline: Pipeline, user=None, batch_mode: bool = False) -> Run:
     """Create a run and schedule its first steps, or hold it while its pipeline's
     monthly budget is spent (release_held_runs starts it later). In batch mode its
-    Anthropic steps go through the Message Batches API (orchestrator.batches)."""
+    Anthropic steps go through the Message Batches API (orchestrator.runs.batches)."""
     with transaction.atomic():
         held = pipeline.is_over_monthly_budget()
         run = Run.objects.create(
@@ -300,7 +299,7 @@ def execute_step(step_id: int) -> None:
     )
     if step is None:
         return
-    with step_context(step.run_id, step.pk):  # every line logged from here names the run and step
+    with jobs.step_context(step.run_id, step.pk):  # every line logged from here names the run and step
         _execute(step)
 
 
@@ -507,7 +506,7 @@ def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool
         return False
     # The wait for the batch is the step's latency: what the run's critical path is made of.
     waited = int((timezone.now() - step.started_at).total_seconds() * 1000) if step.started_at else 0
-    with step_context(step.run_id, step.pk):
+    with jobs.step_context(step.run_id, step.pk):
         if isinstance(outcome, ProviderError):
             step.attempts = [*step.attempts, _attempt(len(step.attempts) + 1, waited, outcome)]
             step.latency_ms = waited

@@ -1,7 +1,11 @@
-"""RQ entry points (thin: they take ids) and the one place that enqueues them."""
+"""RQ entry points (thin: they take ids), the one place that enqueues them, and
+the log context that names the run and step on every line a step's job writes."""
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 import django_rq
@@ -76,3 +80,28 @@ def is_lost(step, now: datetime) -> bool:
         return True  # the job ended without finishing the step (a bug or a kill between the two)
     started = step.started_at or step.queued_at
     return now - started > timedelta(seconds=step.agent.timeout_s * settings.QUORUM_STEP_MAX_ATTEMPTS + 120)
+
+
+# --- log context: every line logged while a step runs names its run and step -----
+# So an engineer can grep a worker's log for one run. settings.LOGGING installs StepFilter.
+
+_current: ContextVar[tuple[int | None, int | None]] = ContextVar("quorum_step", default=(None, None))
+
+
+@contextmanager
+def step_context(run_id: int, step_id: int) -> Iterator[None]:
+    token = _current.set((run_id, step_id))
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+class StepFilter(logging.Filter):
+    """Adds `run` and `step` to every record ("-" outside a step)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run_id, step_id = _current.get()
+        record.run = run_id if run_id is not None else "-"
+        record.step = step_id if step_id is not None else "-"
+        return True

@@ -415,7 +415,7 @@ class Run(models.Model):
     # A replay reuses `replay_of`'s steps before the step keyed `replay_from`.
     replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
     replay_from = models.CharField(max_length=100, blank=True)
-    # Anthropic steps go through the Message Batches API (orchestrator.batches): half
+    # Anthropic steps go through the Message Batches API (orchestrator.runs.batches): half
     # the price, for results within hours instead of seconds.
     batch_mode = models.BooleanField(default=False)
 
@@ -454,7 +454,7 @@ class Step(models.Model):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         # In a run in batch mode: the request is saved and waits in (or for) a
-        # Message Batch; orchestrator.batches submits it and reads the result.
+        # Message Batch; orchestrator.runs.batches submits it and reads the result.
         BATCHED = "batched", "Batched"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"

@@ -18,14 +18,15 @@ from rq import Worker
 from config.roles import ANALYST, role_required
 from documents.models import Document
 
-from . import dashboard, evaluation, export, spend, trace
+from . import dashboard, evaluation, spend
 from .engine import context_for, start_run
 from .estimate import EstimateForm, estimate_context
-from .export import stream_csv
 from .forms import CompareRunsForm, EvaluateForm, RunFilterForm, StartRunForm
 from .models import Evaluation, LabelledSet, Pipeline, Run, Step
 from .patterns import StepState, chain
-from .replay import diff_results, replay_from
+from .runs import export, trace
+from .runs.export import stream_csv
+from .runs.replay import diff_results, replay_from
 from .tables import RunTable
 
 

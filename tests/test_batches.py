@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from orchestrator import batches, engine
+from orchestrator import engine
 from orchestrator.llm.anthropic import message_params
 from orchestrator.models import Agent, Run, Step
+from orchestrator.runs import batches
 from tests.messages_api import (  # noqa: F401 (fixture)
     batch_body,
     batch_results_body,

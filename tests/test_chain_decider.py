@@ -1,7 +1,6 @@
 """The Chain decider as a plain function: no database, no Redis."""
 
-from orchestrator import schemas
-from orchestrator.patterns import RunContext, StepState
+from orchestrator.patterns import RunContext, StepState, schemas
 from orchestrator.patterns.chain import decide, differences, stage_checks
 
 SLOTS = ["stage:1:extract", "stage:2:normalize", "shadow:2:normalize", "stage:3:enrich", "stage:4:format"]

@@ -18,7 +18,7 @@ from orchestrator.estimate import (
 )
 from orchestrator.llm import estimate_tokens
 from orchestrator.models import Agent, ModelPrice, Pipeline, PipelineSlot, Prompt, PromptVersion, Run, Step
-from orchestrator.schemas import FINDINGS
+from orchestrator.patterns.schemas import FINDINGS
 from tests.messages_api import messages_api  # noqa: F401 (fixture)
 
 SYSTEM = "s" * 400  # 100 tokens at four characters a token

@@ -12,7 +12,7 @@ from orchestrator import engine
 from orchestrator.llm import PermanentError, Request, TransientError, get_provider
 from orchestrator.llm.anthropic import count_tokens
 from orchestrator.models import Agent, ModelPrice, Run, Step
-from orchestrator.schemas import FINDINGS
+from orchestrator.patterns.schemas import FINDINGS
 from tests.messages_api import error_body, message_body, messages_api  # noqa: F401 (fixture)
 
 FINDING = {

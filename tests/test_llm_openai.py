@@ -9,7 +9,7 @@ import pytest
 from orchestrator import engine
 from orchestrator.llm import PermanentError, Request, TransientError, get_provider
 from orchestrator.models import Agent, Step
-from orchestrator.schemas import FINDINGS
+from orchestrator.patterns.schemas import FINDINGS
 from tests.openai_api import chat_body, error_body, openai_api  # noqa: F401 (fixture)
 
 FINDING = {

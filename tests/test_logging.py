@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from orchestrator import engine
-from orchestrator.logcontext import StepFilter
+from orchestrator.jobs import StepFilter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

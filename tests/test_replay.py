@@ -8,7 +8,7 @@ from django.urls import reverse
 from orchestrator import engine
 from orchestrator.demo.documents import INVOICE_DE
 from orchestrator.models import Agent, PromptVersion, Run
-from orchestrator.replay import diff_results, replay_from
+from orchestrator.runs.replay import diff_results, replay_from
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,7 +2,7 @@
 shadow normalizer (a candidate version) compared on every run, and the small
 knowledge base the enrich stage reads."""
 
-from orchestrator import schemas
+from orchestrator.patterns import schemas
 
 STAGE_TEMPLATE = """You are the {stage} stage of an extraction chain.
 The record handed on by the stage before you:

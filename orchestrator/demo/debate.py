@@ -1,6 +1,6 @@
 """The demo Contract review (Debate) pipeline: prompts, rubric, agents."""
 
-from orchestrator import schemas
+from orchestrator.patterns import schemas
 
 ADVOCATE_TEMPLATE = """Review the contract below and list its compliance findings as JSON.
 Finding types: {finding_types}.

@@ -10,7 +10,6 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from config.roles import ADMIN, ANALYST, REVIEWER
-from orchestrator import schemas
 from orchestrator.llm.prices import seed_prices
 from orchestrator.models import (
     Agent,
@@ -22,6 +21,7 @@ from orchestrator.models import (
     Rubric,
     RubricVersion,
 )
+from orchestrator.patterns import schemas
 
 from . import chain, debate, supervisor
 

@@ -1,7 +1,7 @@
 """The demo Document supervisor pipeline: coordinator, four specialists, assembler.
 A second pipeline holds the Contract review Debate as its clause specialist."""
 
-from orchestrator import schemas
+from orchestrator.patterns import schemas
 
 COORDINATOR_TEMPLATE = """Classify the document below as one of: invoice, contract, report, correspondence, other.
 Say which keywords and which features of its layout your call rests on.

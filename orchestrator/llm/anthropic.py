@@ -2,7 +2,7 @@
 structured output, a cached system prompt, and errors sorted into transient and
 permanent for the engine's retry loop. Also counts a request's input tokens for
 the cost estimator, and sends requests through the Message Batches API for runs
-in batch mode (orchestrator.batches)."""
+in batch mode (orchestrator.runs.batches)."""
 
 from __future__ import annotations
 

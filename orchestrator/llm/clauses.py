@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.schemas import FINDING_TYPES
+from orchestrator.patterns.schemas import FINDING_TYPES
 
 MENTION, HEDGED, DEFINITE = 1, 2, 3
 TIER_NAMES = {MENTION: "mention", HEDGED: "hedged", DEFINITE: "definite"}

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.schemas import problems
+from orchestrator.patterns.schemas import problems
 
 from . import Outcome, RunContext, StepSpec, StepState
 

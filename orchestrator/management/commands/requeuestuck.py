@@ -17,8 +17,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from orchestrator import batches
 from orchestrator.engine import release_held_runs, requeue_stuck
+from orchestrator.runs import batches
 
 
 class Command(BaseCommand):

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db import transaction
 
-from . import engine
-from .models import Run, Step
+from orchestrator import engine
+from orchestrator.models import Run, Step
 
 # Copied as they are: the reused step's whole trace.
 _COPIED = [

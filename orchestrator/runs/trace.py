@@ -5,7 +5,7 @@ Geometry is computed here, in SVG user units, so the template only draws."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .models import Step
+from orchestrator.models import Step
 
 LABEL_WIDTH = 230  # room for step keys on the left
 AXIS_WIDTH = 760

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
-from .models import Run, Step
+from orchestrator.models import Run, Step
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Rows read per round trip. Runs carry their whole result JSON, so fewer of them

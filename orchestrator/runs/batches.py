@@ -9,10 +9,10 @@ import uuid
 
 from django.db.models import Q
 
-from . import engine
-from .llm import PermanentError, ProviderError, Request, TransientError
-from .llm import anthropic as claude
-from .models import Step
+from orchestrator import engine
+from orchestrator.llm import PermanentError, ProviderError, Request, TransientError
+from orchestrator.llm import anthropic as claude
+from orchestrator.models import Step
 
 log = logging.getLogger(__name__)
 
