@@ -3,7 +3,8 @@
 1. Starts embedded PostgreSQL and Valkey under var/ (unless DATABASE_URL /
    REDIS_URL name servers to use).
 2. Migrates and seeds the demo data (idempotent).
-3. Starts a pool of RQ workers, the stuck-step reaper and the web server.
+3. Starts a pool of RQ workers on the queues settings list, the reaper that
+   keeps runs moving (keeprunsmoving) and the web server.
 4. On Ctrl-C or SIGTERM stops them all, then the servers. Children die with
    this process even if it is killed outright, and a watchdog stops the servers.
 """
@@ -33,15 +34,16 @@ def main() -> int:
         environ.setdefault("HTTPS", "false")
         subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=environ, check=True)
         subprocess.run([*MANAGE, "seeddemo"], env=environ, check=True)
+        queues = queue_names(environ)
         children = [
             subprocess.Popen(
                 # SimpleWorker runs jobs in the worker process instead of forking one per
                 # job: a step hop costs about a third as much (bench/patterns.py). A killed
-                # worker loses its step either way; requeuestuck (below) recovers it.
+                # worker loses its step either way; keeprunsmoving (below) recovers it.
                 [
                     *MANAGE,
                     "rqworker-pool",
-                    *QUEUES,
+                    *queues,
                     "--num-workers",
                     workers,
                     "--worker-class",
@@ -50,7 +52,7 @@ def main() -> int:
                 env=environ,
                 preexec_fn=die_with_parent,
             ),  # fmt: skip
-            subprocess.Popen([*MANAGE, "requeuestuck", "--every", "30"], env=environ, preexec_fn=die_with_parent),
+            subprocess.Popen([*MANAGE, "keeprunsmoving", "--every", "30"], env=environ, preexec_fn=die_with_parent),
             subprocess.Popen(
                 [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
                 env=environ,
@@ -80,7 +82,16 @@ def main() -> int:
                     child.kill()
 
 
-QUEUES = ["default", "advocates", "judges", "coordinator", "specialists"]
+def queue_names(environ: dict[str, str]) -> list[str]:
+    """The queues the workers listen on: settings.RQ_QUEUE_NAMES, the one list of
+    them. Settings read the servers' URLs, so they can be loaded only once the
+    servers are up and `environ` names them."""
+    os.environ.update(environ)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+
+    return list(settings.RQ_QUEUE_NAMES)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -212,8 +212,6 @@ QUORUM_RETRY_AFTER_CAP_S = envint("QUORUM_RETRY_AFTER_CAP_S", 20)
 QUORUM_OFFLINE_LATENCY = os.environ.get("QUORUM_OFFLINE_LATENCY", "0")
 # The engine's own retry of transient provider errors, on top of the SDK's.
 QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
-# A step queued or running for longer than this is considered lost (requeuestuck).
-QUORUM_STEP_TIMEOUT_S = envint("QUORUM_STEP_TIMEOUT_S", 600)
 
 # Review: how long a claim holds an item, and when an open item is overdue.
 QUORUM_REVIEW_CLAIM_MINUTES = envint("QUORUM_REVIEW_CLAIM_MINUTES", 15)

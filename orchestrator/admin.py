@@ -171,11 +171,8 @@ class VersionedAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Prompt | Rubric, form: forms.ModelForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if form.text_changed():
-            version = self.revise(obj, form.cleaned_data, request.user)
+            version = obj.revise(form.cleaned_data, form.cleaned_data["note"], request.user)
             messages.info(request, f"Saved as version {version.number}, now active. Earlier versions are kept.")
-
-    def revise(self, obj: Prompt | Rubric, data: dict, user) -> PromptVersion | RubricVersion:
-        raise NotImplementedError
 
     def get_urls(self):
         name = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -260,18 +257,12 @@ class PromptAdmin(VersionedAdmin):
         ("Active version", {"fields": ("system", "template", "note")}),
     )
 
-    def revise(self, obj: Prompt, data: dict, user) -> PromptVersion:
-        return obj.revise(data["system"], data["template"], data["note"], user)
-
 
 @admin.register(Rubric)
 class RubricAdmin(VersionedAdmin):
     form = RubricForm
     version_model = RubricVersion
     fieldsets = ((None, {"fields": ("slug", "name")}), ("Active version", {"fields": ("criteria", "note")}))
-
-    def revise(self, obj: Rubric, data: dict, user) -> RubricVersion:
-        return obj.revise(data["criteria"], data["note"], user)
 
 
 class VersionAdmin(admin.ModelAdmin):

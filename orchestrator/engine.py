@@ -18,22 +18,22 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from decimal import Decimal
+from time import monotonic, sleep
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
-from jsonschema import Draft202012Validator
 
 from review.routing import open_review_items
 
 from . import jobs
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
-from .patterns import Outcome, RunContext, StepState, decider_for
+from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
+from .patterns.schemas import output_errors
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,6 @@ def _schedule(
 
 
 # --- composition: a slot that holds a pipeline -------------------------------
-
-MAX_NESTING = 4
 
 
 def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
@@ -418,7 +416,7 @@ def _call_agent(step: Step, request: Request) -> None:
     and set the outcome on `step`; the caller saves it."""
     provider = get_provider(step.provider)
     completion = _complete_with_retries(step, provider, request)
-    errors = validation_errors(completion.output, request.output_schema)
+    errors = output_errors(completion.output, request.output_schema)
     if errors:
         # One corrective retry that shows the model what was wrong.
         step.validation_errors = errors
@@ -438,7 +436,7 @@ def _call_agent(step: Step, request: Request) -> None:
             }
         )
         completion = _complete_with_retries(step, provider, corrective)
-        errors = validation_errors(completion.output, request.output_schema)
+        errors = output_errors(completion.output, request.output_schema)
         if errors:
             step.validation_errors = step.validation_errors + errors
             step.raw_response = completion.raw_text
@@ -454,31 +452,21 @@ def _complete_with_retries(step: Step, provider, request: Request) -> Completion
     max_attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
     while True:
         number = len(step.attempts) + 1
-        started = time.monotonic()
+        started = monotonic()
         try:
             completion = provider.complete(request)
         except ProviderError as error:
-            latency = int((time.monotonic() - started) * 1000)
-            step.attempts = [*step.attempts, _attempt(number, latency, error)]
+            latency = int((monotonic() - started) * 1000)
+            step.record_attempt(latency, error)
             step.latency_ms = (step.latency_ms or 0) + latency
             step.save(update_fields=["attempts", "latency_ms"])
             if not isinstance(error, TransientError) or number >= max_attempts:
                 raise
-            time.sleep(min(error.retry_after or 2 ** (number - 1), 30))
+            sleep(min(error.retry_after or 2 ** (number - 1), 30))
             continue
-        step.attempts = [*step.attempts, _attempt(number, completion.latency_ms)]
+        step.record_attempt(completion.latency_ms)
         _add_usage(step, completion)
         return completion
-
-
-def _attempt(number: int, latency_ms: int, error: ProviderError | None = None) -> dict[str, Any]:
-    return {
-        "number": number,
-        "at": timezone.now().isoformat(),
-        "latency_ms": latency_ms,
-        "error_class": type(error).__name__ if error else "",
-        "error": str(error) if error else "",
-    }
 
 
 def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> None:
@@ -508,15 +496,15 @@ def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool
     waited = int((timezone.now() - step.started_at).total_seconds() * 1000) if step.started_at else 0
     with jobs.step_context(step.run_id, step.pk):
         if isinstance(outcome, ProviderError):
-            step.attempts = [*step.attempts, _attempt(len(step.attempts) + 1, waited, outcome)]
+            step.record_attempt(waited, outcome)
             step.latency_ms = waited
             _fail(step, str(outcome))
         else:
-            step.attempts = [*step.attempts, _attempt(len(step.attempts) + 1, waited)]
+            step.record_attempt(waited)
             _add_usage(step, outcome, batch=True)
             step.latency_ms = waited
             step.raw_response = outcome.raw_text
-            errors = validation_errors(outcome.output, (step.request or {}).get("output_schema"))
+            errors = output_errors(outcome.output, (step.request or {}).get("output_schema"))
             if errors:
                 step.validation_errors = errors
                 _fail(step, "Output invalid (batch mode makes no corrective retry): " + "; ".join(errors))
@@ -527,18 +515,6 @@ def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool
         log.info("run=%s step=%s key=%s %s from batch", step.run_id, step.pk, step.key, step.status)
         _settle(step)
     return True
-
-
-def validation_errors(output: Any, schema: dict | None) -> list[str]:
-    if output is None:
-        return ["The reply was not valid JSON."]
-    if not schema:
-        return []
-    validator = Draft202012Validator(schema)
-    return [
-        f"{'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {error.message}"
-        for error in sorted(validator.iter_errors(output), key=lambda e: list(e.absolute_path))
-    ][:20]
 
 
 def _fail(step: Step, error: str) -> None:
@@ -566,6 +542,10 @@ def _request_json(request: Request) -> dict[str, Any]:
 # --- recovering lost steps ---------------------------------------------------
 
 
+class LostJob(Exception):
+    """A step's RQ job that will never finish it (recorded as an attempt, never raised)."""
+
+
 def requeue_stuck(now=None) -> list[Step]:
     """Re-enqueue steps whose job was lost: the job is gone from Redis or failed
     (a killed worker), or the step has been running longer than its timeout.
@@ -579,17 +559,9 @@ def requeue_stuck(now=None) -> list[Step]:
     for step in active:
         if not jobs.is_lost(step, now):
             continue
-        lost = sum(attempt.get("error_class") == "LostJob" for attempt in step.attempts) + 1
-        attempts = [
-            *step.attempts,
-            {
-                "number": len(step.attempts) + 1,
-                "at": now.isoformat(),
-                "latency_ms": 0,
-                "error_class": "LostJob",
-                "error": f"job lost while {step.status}; requeued",
-            },
-        ]
+        lost = sum(attempt.get("error_class") == LostJob.__name__ for attempt in step.attempts) + 1
+        step.record_attempt(0, LostJob(f"job lost while {step.status}; requeued"), at=now)
+        attempts = step.attempts
         if lost >= 3:
             Step.objects.filter(pk=step.pk, status=step.status).update(
                 status=Step.Status.FAILED, attempts=attempts, finished_at=now, error="The step's job was lost 3 times."

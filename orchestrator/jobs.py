@@ -59,8 +59,8 @@ def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> 
             failure_ttl=7 * 24 * 3600,
         )
     except RedisError:
-        # The step row is saved as queued; requeuestuck enqueues it once Redis is back.
-        log.exception("step=%s could not be enqueued; requeuestuck will retry", step_id)
+        # The step row is saved as queued; keeprunsmoving enqueues it once Redis is back.
+        log.exception("step=%s could not be enqueued; keeprunsmoving will retry", step_id)
 
 
 def is_lost(step, now: datetime) -> bool:

@@ -12,6 +12,8 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from .patterns import MAX_NESTING
+
 
 def month_start(moment: datetime) -> datetime:
     """The first instant of `moment`'s calendar month, in the deployment's time zone."""
@@ -59,7 +61,36 @@ class ModelPrice(models.Model):
         return {"model": self.model, **{name: str(getattr(self, name)) for name in fields}}
 
 
-class Prompt(models.Model):
+class Versioned(models.Model):
+    """What prompts and rubrics share: their content lives in immutable numbered
+    versions (`versions`), one of them `active`. Steps point at the version they
+    ran with, so a version is never edited: revising adds one, activating moves
+    the pointer (a rollback is an activation too)."""
+
+    # The version fields that hold the content (what revise() takes).
+    content_fields: tuple[str, ...] = ()
+
+    class Meta:
+        abstract = True
+
+    def revise(self, content: dict, note: str, user) -> models.Model:
+        """Save `content` as the next version and make it active. (A concurrent revise
+        of the same object fails on the unique number rather than overwriting.)"""
+        number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
+        fields = {name: content[name] for name in self.content_fields}
+        version = self.versions.create(number=number, note=note, created_by=user, **fields)
+        self.activate(version)
+        return version
+
+    def activate(self, version: models.Model) -> None:
+        """Make one of this object's versions the one new steps use."""
+        if getattr(version, f"{self._meta.model_name}_id") != self.pk:
+            raise ValueError(f"{version} is not a version of {self.slug}")
+        self.active = version
+        self.save(update_fields=["active"])
+
+
+class Prompt(Versioned):
     """A named prompt; its text lives in immutable versions, one of them active."""
 
     slug = models.SlugField(unique=True)
@@ -67,33 +98,18 @@ class Prompt(models.Model):
     description = models.TextField(blank=True)
     active = models.ForeignKey("PromptVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
+    content_fields = ("system", "template")
+
     def __str__(self) -> str:
         return self.name
-
-    def revise(self, system: str, template: str, note: str, user) -> "PromptVersion":
-        """Save the text as the next version and make it active. Earlier versions are
-        never touched: steps point at them. (A concurrent revise of the same prompt
-        fails on the unique number rather than overwriting.)"""
-        number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
-        version = PromptVersion.objects.create(
-            prompt=self, number=number, system=system, template=template, note=note, created_by=user
-        )
-        self.activate(version)
-        return version
-
-    def activate(self, version: "PromptVersion") -> None:
-        """Make one of this prompt's versions the one new steps use (a rollback is this too)."""
-        if version.prompt_id != self.pk:
-            raise ValueError(f"{version} is not a version of {self.slug}")
-        self.active = version
-        self.save(update_fields=["active"])
 
 
 class PromptVersion(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
     system = models.TextField()
-    # Rendered with str.format_map over the step's inputs ({document}, {findings_a}, ...).
+    # {name} placeholders filled from the step's inputs ({document}, {findings_a}, ...) by
+    # engine.render; other braces (JSON examples) are left as they are.
     template = models.TextField()
     note = models.CharField(max_length=300, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -107,30 +123,17 @@ class PromptVersion(models.Model):
         return f"{self.prompt.slug} v{self.number}"
 
 
-class Rubric(models.Model):
+class Rubric(Versioned):
     """A judge's criteria; like prompts, edited as immutable versions."""
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
     active = models.ForeignKey("RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
+    content_fields = ("criteria",)
+
     def __str__(self) -> str:
         return self.name
-
-    def revise(self, criteria: list, note: str, user) -> "RubricVersion":
-        """Save the criteria as the next version and make it active; see Prompt.revise."""
-        number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
-        version = RubricVersion.objects.create(
-            rubric=self, number=number, criteria=criteria, note=note, created_by=user
-        )
-        self.activate(version)
-        return version
-
-    def activate(self, version: "RubricVersion") -> None:
-        if version.rubric_id != self.pk:
-            raise ValueError(f"{version} is not a version of {self.slug}")
-        self.active = version
-        self.save(update_fields=["active"])
 
 
 class RubricVersion(models.Model):
@@ -259,8 +262,8 @@ class Pipeline(models.Model):
         """Whether `other` is this pipeline or is held, at any depth, by one of its slots."""
         if self.pk == other.pk:
             return True
-        if depth > 10:
-            return True  # deeper than any sane composition: treat as a cycle
+        if depth > MAX_NESTING:
+            return True  # deeper than runs may nest: treat as a cycle
         held = Pipeline.objects.filter(pk__in=self.slots.exclude(subpipeline=None).values("subpipeline"))
         return any(pipeline.contains(other, depth + 1) for pipeline in held)
 
@@ -483,7 +486,7 @@ class Step(models.Model):
     raw_response = models.TextField(blank=True)
     output = models.JSONField(null=True, blank=True)
     validation_errors = models.JSONField(default=list, blank=True)
-    # [{"number", "started_at", "latency_ms", "error_class", "error"}]
+    # One entry per try, written by record_attempt: [{"number", "at", "latency_ms", "error_class", "error"}]
     attempts = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     provider = models.CharField(max_length=20, blank=True)
@@ -519,6 +522,21 @@ class Step(models.Model):
     @property
     def holds_pipeline(self) -> bool:
         return self.agent_id is None
+
+    def record_attempt(self, latency_ms: int, error: Exception | None = None, at: datetime | None = None) -> None:
+        """Add one try to the step's trace (a call to the model, a batch's answer, a
+        lost job); the caller saves. The error's class name is what the trace page
+        shows and what the reaper counts lost jobs by."""
+        self.attempts = [
+            *self.attempts,
+            {
+                "number": len(self.attempts) + 1,
+                "at": (at or timezone.now()).isoformat(),
+                "latency_ms": latency_ms,
+                "error_class": type(error).__name__ if error else "",
+                "error": str(error) if error else "",
+            },
+        ]
 
 
 class LabelledSet(models.Model):

@@ -4,6 +4,7 @@ item is resolved, so the result a reader or an export sees is the settled one.""
 from django.db import transaction
 
 from orchestrator.models import Run
+from orchestrator.patterns.debate import count_findings
 
 from .models import FINDING_FIELDS, Decision, ReviewItem
 
@@ -34,7 +35,7 @@ def finalise_run(run: Run) -> None:
             if decision is not None:
                 _apply(finding, item, decision)
         result["findings"] = findings
-        result["counts"] = {**result.get("counts", {}), **_counts(findings)}
+        result["counts"] = {**result.get("counts", {}), **count_findings(findings)}
         locked.result = result
         locked.status = Run.Status.REVIEWED
         locked.save(update_fields=["result", "status"])
@@ -58,12 +59,4 @@ def _apply(finding: dict, item: ReviewItem, decision: Decision) -> None:
             "at": decision.created_at.isoformat(),
             "note": decision.note,
         },
-    }
-
-
-def _counts(findings: list[dict]) -> dict:
-    return {
-        "agreed": sum(1 for finding in findings if finding.get("status") == "agreed"),
-        "disputed": sum(1 for finding in findings if finding.get("status") == "disputed"),
-        "issues": sum(1 for finding in findings if finding.get("is_issue")),
     }

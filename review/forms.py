@@ -10,8 +10,8 @@ from django.db.models import Q, QuerySet
 from config.roles import ADMIN, REVIEWER
 from orchestrator.models import Pipeline
 
+from .inbox_order import SORT_CHOICES, Order
 from .models import Decision, ReviewItem, sla
-from .queue import SORT_CHOICES, Order
 
 # The decision form carries, signed, when the reviewer opened the item, so the
 # time taken is measured from the page they read and cannot be edited.
@@ -24,16 +24,16 @@ def opened_token(item: ReviewItem) -> str:
     return signing.dumps({"item": item.pk, "at": int(time.time())}, salt=OPENED_SALT)
 
 
-def seconds_since_opened(token: str, item: ReviewItem) -> int | None:
-    """Seconds since the item page was opened, or None for a missing, forged,
-    stale or other item's token."""
+def seconds_since_opened(token: str, item: ReviewItem, now: float | None = None) -> int | None:
+    """Seconds from the item page's opening to `now` (a Unix time, the clock by
+    default), or None for a missing, forged, stale or other item's token."""
     try:
         opened = signing.loads(token, salt=OPENED_SALT, max_age=OPENED_MAX_AGE_S)
     except signing.BadSignature:
         return None
     if not isinstance(opened, dict) or opened.get("item") != item.pk:
         return None
-    return max(0, int(time.time()) - int(opened.get("at", 0)))
+    return max(0, int(time.time() if now is None else now) - int(opened.get("at", 0)))
 
 
 def _squash(text: str) -> str:

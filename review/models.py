@@ -192,14 +192,14 @@ class ReviewItem(models.Model):
 
     # Claims
 
-    def claim(self, user) -> bool:
-        """Take the item for `claim_duration()`; True when `user` now holds it.
+    def claim(self, user, now: datetime | None = None) -> bool:
+        """Take the item for `claim_duration()` from `now`; True when `user` now holds it.
 
         A conditional UPDATE: when two reviewers click at once, the row count
         says which of them got it (the row lock it takes lasts to the end of
         the transaction, so the claim rows below are written in the same
         order). Claiming an item you hold renews the claim."""
-        now = timezone.now()
+        now = now or timezone.now()
         expires = now + claim_duration()
         with transaction.atomic():
             got = (
@@ -230,10 +230,10 @@ class ReviewItem(models.Model):
         self.refresh_from_db(fields=["status", "claimed_by", "claim_expires_at"])
         return bool(released)
 
-    def reassign(self, to, *, by) -> bool:
+    def reassign(self, to, *, by, now: datetime | None = None) -> bool:
         """An admin hands the item to reviewer `to`, ending whoever's claim it
         was under; False when the item is already decided."""
-        now = timezone.now()
+        now = now or timezone.now()
         with transaction.atomic():
             locked = ReviewItem.objects.select_for_update().get(pk=self.pk)
             if locked.is_resolved:

@@ -6,8 +6,8 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django_tables2.data import TableQuerysetData
 
+from .inbox_order import Order
 from .models import ReviewItem, sla
-from .queue import Order
 
 # Badge colours from quorum.css: a disagreement wants attention, an audit
 # sample is an agreed finding being checked, the rest are failures.

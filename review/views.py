@@ -16,9 +16,9 @@ from orchestrator.models import Step
 
 from .forms import AssignForm, DecisionForm, InboxFilterForm, MetricsForm, SupersedeForm
 from .highlight import highlight
+from .inbox_order import Order, next_for
 from .metrics import reviewer_metrics
 from .models import AlreadyDecided, ClaimedByOther, NotDecided, ReviewItem, sla
-from .queue import Order, next_for
 from .tables import RECOMMENDATIONS, InboxTable, PagedRows
 
 INBOX_PER_PAGE = 25

@@ -80,6 +80,25 @@ def queues():
     return found
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _scripted_provider():
+    """Agents whose provider is "scripted" answer from tests/scripted.py."""
+    from tests import scripted
+
+    scripted.register()
+
+
+@pytest.fixture
+def scripted(queues):
+    """The scripted model, emptied before the test: enqueue replies, read the history."""
+    from tests.scripted import Script
+
+    script = Script()
+    script.clear()
+    yield script
+    script.clear()
+
+
 @pytest.fixture
 def run_jobs(queues):
     """Work every queued job (and the jobs they enqueue) in this process, as a
@@ -110,8 +129,9 @@ def worker(queues, transactional_db):
     import sys
 
     env = {**os.environ, "DATABASE_URL": database_url()}
+    # A SimpleWorker that also knows the scripted provider (tests/scripted.py).
     command = [sys.executable, "manage.py", "rqworker", *settings.RQ_QUEUE_NAMES,
-               "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
+               "--worker-class", "tests.scripted.ScriptedWorker"]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     yield process
     process.terminate()

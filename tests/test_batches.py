@@ -1,5 +1,5 @@
 """Batch mode: a run's Anthropic steps go through the Message Batches API, through
-the real SDK, against a local fake of it; requeuestuck submits and polls them."""
+the real SDK, against a local fake of it; keeprunsmoving submits and polls them."""
 
 import json
 from decimal import Decimal
@@ -219,13 +219,13 @@ def test_requeue_stuck_leaves_batched_steps_alone(api, claude_pipeline, make_doc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_requeuestuck_submits_and_polls_batches(api, claude_pipeline, make_document, run_jobs, capsys):
+def test_keeprunsmoving_submits_and_polls_batches(api, claude_pipeline, make_document, run_jobs, capsys):
     engine.start_run(make_document(), claude_pipeline, batch_mode=True)
     run_jobs()
     api.enqueue(batch_body("msgbatch_1"))
     api.enqueue(batch_body("msgbatch_1", "in_progress"))
 
-    call_command("requeuestuck")
+    call_command("keeprunsmoving")
 
     assert "submitted 2 step(s) in a message batch" in capsys.readouterr().out
     assert [request.method for request in api.requests] == ["POST", "GET"]

@@ -128,14 +128,15 @@ def test_last_months_spend_does_not_hold_this_months_runs(make_document, debate_
     assert run.status == Run.Status.RUNNING
 
 
-def test_requeuestuck_releases_held_runs(make_document, debate_pipeline, queues):
+@pytest.mark.parametrize("command", ["keeprunsmoving", "requeuestuck"])  # the old name is an alias
+def test_the_reaper_releases_held_runs(command, make_document, debate_pipeline, queues):
     debate_pipeline.monthly_budget = Decimal("1.00")
     debate_pipeline.save()
     _spend_this_month(debate_pipeline, make_document, "1.00")
     run = engine.start_run(make_document("Another contract."), debate_pipeline)
     Pipeline.objects.filter(pk=debate_pipeline.pk).update(monthly_budget=None)
 
-    call_command("requeuestuck")
+    call_command(command)
 
     run.refresh_from_db()
     assert run.status == Run.Status.RUNNING

@@ -6,37 +6,51 @@ from django.urls import reverse
 from orchestrator import engine
 from orchestrator.demo.documents import CONTRACT, INVOICE_DE
 from orchestrator.models import Pipeline, PipelineSlot, Run, Step
+from tests.test_engine import NON_COMPETE, PAYMENT, RENEWAL, script_a_debate, verdict
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def finished(make_document, contract_supervisor, run_jobs):
+def finished(make_document, contract_supervisor, scripted, run_jobs):
+    """contract-supervisor on a contract, its nested debate answering from the script."""
+    script_a_debate(scripted, Pipeline.objects.get(slug="contract-debate"))
     run = engine.start_run(make_document(CONTRACT, "contract.txt"), contract_supervisor)
     run_jobs()
     run.refresh_from_db()
     return run
 
 
-def test_a_debate_as_the_clause_specialist_runs_as_a_nested_run(finished):
+def test_a_debate_as_the_clause_specialist_runs_as_a_nested_run(finished, scripted):
     step = finished.steps.get(key="specialist:clauses")
     assert step.agent is None and step.status == Step.Status.SUCCEEDED
     child = step.child_run
     assert child.pipeline.slug == "contract-debate" and child.document_id == finished.document_id
-    assert sorted(child.steps.values_list("key", flat=True)) == ["advocate:a", "advocate:b", "judge"]
-    # The debate's result is the step's output, and the assembler took its findings.
+    assert child.parent_step == step and child.steps_done == 3
+    # The child ran its own three steps on the parent's document, each with the reply it was given.
+    outputs = dict(child.steps.values_list("key", "output"))
+    assert outputs == {
+        "advocate:a": {"findings": [RENEWAL, NON_COMPETE]},
+        "advocate:b": {"findings": [RENEWAL, PAYMENT]},
+        "judge": {"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False)]},
+    }
+    assert {request["inputs"]["document"] for request in scripted.history()} == {CONTRACT}
+    findings = {f["key"]: f["status"] for f in child.result["findings"]}
+    assert findings == {"auto_renewal:1": "agreed", "non_compete:1": "disputed", "payment_terms:1": "disputed"}
+    # The debate's result is the step's output, and the assembler took exactly its findings.
     assert step.output == child.result
     assert finished.result["provenance"]["findings"] == "specialist:clauses"
-    types = {finding["type"] for finding in finished.result["fields"]["findings"]}
-    assert {"auto_renewal", "non_compete"} <= types
-    assert finished.status == Run.Status.DONE
-    assert child.status in {Run.Status.NEEDS_REVIEW, Run.Status.DONE}
+    assert [f["key"] for f in finished.result["fields"]["findings"]] == list(findings)
+    # The nested run files its own disputes; the parent has none of its own.
+    assert child.status == Run.Status.NEEDS_REVIEW
+    assert sorted(child.review_items.values_list("finding_key", flat=True)) == ["non_compete:1", "payment_terms:1"]
+    assert finished.status == Run.Status.DONE and not finished.review_items.exists()
 
 
 def test_costs_and_tokens_roll_up_to_the_parent(finished):
     child = finished.steps.get(key="specialist:clauses").child_run
     step = child.parent_step
-    assert child.input_tokens > 0
+    assert child.input_tokens == 3 * 100  # the script's usage of each of the child's three calls
     assert step.input_tokens == child.input_tokens and step.cost == child.cost
     own = sum(s.input_tokens for s in finished.steps.all())
     assert finished.input_tokens == own  # the child's tokens counted once, through its step
@@ -66,7 +80,8 @@ def test_nested_runs_stay_off_the_runs_list(client_for, analyst, finished):
     assert f'href="{child.get_absolute_url()}"' not in page
 
 
-def test_a_debate_can_be_a_chain_stage(make_document, chain_pipeline, debate_pipeline, run_jobs):
+def test_a_debate_can_be_a_chain_stage(make_document, chain_pipeline, debate_pipeline, scripted, run_jobs):
+    script_a_debate(scripted, debate_pipeline)
     chain = Pipeline.objects.create(slug="review-chain", name="Review chain", pattern=Pipeline.Pattern.CHAIN)
     for position, (slot, holder) in enumerate(
         [("stage:1:extract", "stage-extract"), ("stage:2:normalize", "stage-normalize"), ("stage:3:review", None)]
@@ -84,8 +99,10 @@ def test_a_debate_can_be_a_chain_stage(make_document, chain_pipeline, debate_pip
     assert run.status == Run.Status.DONE, run.error
     review = run.steps.get(key="stage:3:review")
     assert review.child_run.pipeline == debate_pipeline
+    assert sorted(review.child_run.steps.values_list("key", flat=True)) == ["advocate:a", "advocate:b", "judge"]
     # The debate's findings join the record; the fields the stages before it made carry on.
     assert run.result["record"]["findings"] == review.output["findings"]
+    assert [f["key"] for f in review.output["findings"]] == ["auto_renewal:1", "non_compete:1", "payment_terms:1"]
     assert run.result["fields"]["vendor"] == "ACME Maschinenbau GmbH"
     assert run.result["findings"] == []  # the nested run files its own disputes
 

@@ -105,7 +105,7 @@ def test_make_active_refuses_get(debate_pipeline, admin_user, client_for):
 def test_analyst_cannot_make_a_version_active(debate_pipeline, admin_user, analyst, client_for):
     prompt = Prompt.objects.get(slug="advocate-thorough")
     v1 = prompt.active
-    prompt.revise("Be brief.", v1.template, "", admin_user)
+    prompt.revise({"system": "Be brief.", "template": v1.template}, "", admin_user)
 
     response = client_for(analyst).post(reverse("admin:orchestrator_prompt_activate", args=[prompt.pk, v1.pk]))
 
@@ -344,7 +344,7 @@ def test_text_sent_with_browser_line_ends_is_not_a_new_version(debate_pipeline, 
 def test_admin_pages_open(debate_pipeline, admin_user, client_for):
     client = client_for(admin_user)
     rubric = Rubric.objects.get()
-    rubric.revise([{"id": "only", "title": "Only", "weight": 1}], "", admin_user)
+    rubric.revise({"criteria": [{"id": "only", "title": "Only", "weight": 1}]}, "", admin_user)
     urls = [
         reverse("admin:orchestrator_prompt_add"),
         reverse("admin:orchestrator_prompt_changelist"),

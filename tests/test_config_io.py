@@ -27,10 +27,10 @@ def configured(contract_supervisor, chain_pipeline, admin_user):
     """All the seeded pipelines, with one prompt at v2 rolled back to v1."""
     prompt = Prompt.objects.get(slug="advocate-thorough")
     v1 = prompt.active
-    prompt.revise("Be brief.", v1.template, "Shorter", admin_user)
+    prompt.revise({"system": "Be brief.", "template": v1.template}, "Shorter", admin_user)
     prompt.activate(v1)
     rubric = Rubric.objects.get(slug="contract-compliance")
-    rubric.revise([*rubric.active.criteria, {"id": "new", "title": "New", "weight": 1.5}], "", admin_user)
+    rubric.revise({"criteria": [*rubric.active.criteria, {"id": "new", "title": "New", "weight": 1.5}]}, "", admin_user)
 
 
 def _wipe() -> None:

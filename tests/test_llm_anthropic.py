@@ -149,11 +149,11 @@ def test_retry_after_ms_wins_over_retry_after(api):
 def test_an_hour_long_retry_after_is_capped_and_does_not_stall(api):
     api.enqueue(error_body("rate_limit_error", "Come back later"), status=429, headers={"retry-after": "3600"})
 
-    started = time.monotonic()
     with pytest.raises(TransientError) as caught:
         _complete()
 
-    assert time.monotonic() - started < 3
+    # The SDK did not wait the hour to try again: the one request failed straight back.
+    assert len(api.requests) == 1
     assert caught.value.retry_after == 20.0  # QUORUM_RETRY_AFTER_CAP_S's default
 
 
@@ -218,11 +218,10 @@ def test_client_errors_are_permanent(api, status):
 def test_a_slow_reply_times_out_as_transient_after_the_agents_timeout(api):
     api.enqueue(message_body('{"findings": []}'), delay=5)
 
-    started = time.monotonic()
+    # The reply would come after 5 s and succeed: the error shows the client gave up first.
     with pytest.raises(TransientError, match="unreachable"):
         _complete(timeout_s=0.3)
 
-    assert time.monotonic() - started < 2
     assert len(api.requests) == 1
 
 
@@ -312,15 +311,18 @@ def test_a_step_waits_out_a_rate_limit_and_records_both_attempts(db, api, claude
     assert len(api.requests) == 2
 
 
-def test_a_step_does_not_sleep_out_an_hour_long_retry_after(db, api, claude_pipeline, make_document, settings):
+def test_a_step_does_not_sleep_out_an_hour_long_retry_after(
+    db, api, claude_pipeline, make_document, settings, monkeypatch
+):
     settings.QUORUM_RETRY_AFTER_CAP_S = 1
     api.enqueue(error_body("rate_limit_error", "Come back later"), status=429, headers={"retry-after": "3600"})
     api.enqueue(message_body(FINDINGS_REPLY))
 
-    started = time.monotonic()
+    waits = []
+    monkeypatch.setattr(engine, "sleep", waits.append)  # the clock is the I/O edge here
     step = _run_advocate_a(make_document, claude_pipeline)
 
-    assert time.monotonic() - started < 5
+    assert waits == [1]
     assert step.status == Step.Status.SUCCEEDED
     assert len(step.attempts) == 2
 

@@ -2,7 +2,6 @@
 `openai` SDK, against a local Chat Completions server."""
 
 import json
-import time
 
 import pytest
 
@@ -124,11 +123,11 @@ def test_a_rate_limit_is_transient_and_carries_retry_after(api):
 def test_an_hour_long_retry_after_is_capped(api):
     api.enqueue(error_body("Come back later", "rate_limit_error", 429), status=429, headers={"retry-after": "3600"})
 
-    started = time.monotonic()
     with pytest.raises(TransientError) as caught:
         _complete()
 
-    assert time.monotonic() - started < 3
+    # The SDK did not wait the hour to try again: the one request failed straight back.
+    assert len(api.requests) == 1
     assert caught.value.retry_after == 20.0
 
 
@@ -162,11 +161,11 @@ def test_a_flat_vllm_error_body_gives_its_message(api):
 def test_a_slow_reply_times_out_as_transient(api):
     api.enqueue(chat_body('{"findings": []}'), delay=5)
 
-    started = time.monotonic()
+    # The reply would come after 5 s and succeed: the error shows the client gave up first.
     with pytest.raises(TransientError, match="unreachable"):
         _complete(timeout_s=0.3)
 
-    assert time.monotonic() - started < 2
+    assert len(api.requests) == 1
 
 
 def test_no_server_configured_is_permanent(settings):

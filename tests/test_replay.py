@@ -14,10 +14,27 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def normalized(total: float) -> dict:
+    """What the normalize stage returns for INVOICE_DE, with `total` read as given."""
+    fields = {
+        "invoice_number": "RE-2026-0042",
+        "issue_date": "2026-11-25",
+        "due_date": None,
+        "total": total,
+        "net": None,
+        "tax": None,
+        "currency": "EUR",
+        "vendor": "ACME Maschinenbau GmbH",
+        "customer": "Globex Trading Ltd",
+    }
+    return {"fields": fields, "notes": [f"total: '4.904,94' read as {total}"]}
+
+
 @pytest.fixture
-def wrong_total(make_document, chain_pipeline, run_jobs, analyst):
-    """A chain run whose normalize stage read 4.904,94 as 4.90494."""
-    Agent.objects.filter(slug="stage-normalize").update(profile="normalize-naive")
+def wrong_total(make_document, chain_pipeline, scripted, run_jobs, analyst):
+    """A chain run whose normalize stage (scripted) read 4.904,94 as 4.90494."""
+    scripted.take_over(Agent.objects.filter(slug="stage-normalize"))
+    scripted.enqueue("stage:normalize", [normalized(4.90494)])
     run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), chain_pipeline, analyst)
     run_jobs()
     run.refresh_from_db()
@@ -25,51 +42,65 @@ def wrong_total(make_document, chain_pipeline, run_jobs, analyst):
     return run
 
 
-def fix_the_normalize_prompt() -> PromptVersion:
-    """A new prompt version; the offline stand-in reads no prose, so its profile stands in for the fix."""
-    agent = Agent.objects.get(slug="stage-normalize")
-    version = PromptVersion.objects.create(
-        prompt=agent.prompt, number=2, system="Read 4.904,94 as 4904.94.", template="{record}", note="fix"
-    )
-    agent.prompt.active = version
-    agent.prompt.save()
-    agent.profile = "normalize"
-    agent.save()
+FIX = "Read 4.904,94 as 4904.94: a dot groups thousands, a comma marks decimals."
+
+
+def fix_the_normalize_prompt(scripted) -> PromptVersion:
+    """A new prompt version, and the reply the model gives once it reads it."""
+    prompt = Agent.objects.get(slug="stage-normalize").prompt
+    version = prompt.revise({"system": FIX, "template": prompt.active.template}, "fix", None)
+    scripted.enqueue("stage:normalize", [normalized(4904.94)])
     return version
 
 
-def test_a_replay_reuses_the_steps_before_and_reruns_the_rest_with_the_active_prompts(wrong_total, run_jobs):
-    fixed = fix_the_normalize_prompt()
+def test_a_replay_reuses_the_steps_before_and_reruns_the_rest_with_the_active_prompts(wrong_total, scripted, run_jobs):
+    first = wrong_total.steps.get(key="stage:2:normalize").prompt_version
+    fixed = fix_the_normalize_prompt(scripted)
     normalize = wrong_total.steps.get(key="stage:2:normalize")
     replay = replay_from(normalize, wrong_total.created_by)
     run_jobs()
     replay.refresh_from_db()
 
     assert replay.replay_of == wrong_total and replay.replay_from == "stage:2:normalize"
-    extract = replay.steps.get(key="stage:1:extract")
-    assert extract.copied_from == wrong_total.steps.get(key="stage:1:extract")
-    assert extract.output == extract.copied_from.output
-    assert replay.steps.get(key="stage:2:normalize").prompt_version == fixed
-    assert replay.result["fields"]["total"] == 4904.94
     assert replay.status == Run.Status.DONE
+    original = {step.key: step for step in wrong_total.steps.all()}
+    steps = {step.key: step for step in replay.steps.all()}
+    assert set(steps) == set(original)
+    # Extract ran before normalize: reused, not called again; its output and cost are the original's.
+    extract = steps["stage:1:extract"]
+    assert extract.copied_from == original["stage:1:extract"]
+    assert extract.output == original["stage:1:extract"].output
+    # Normalize and everything after it ran again; normalize with the fixed prompt.
+    rerun = {key for key, step in steps.items() if step.copied_from_id is None}
+    assert rerun == {"stage:2:normalize", "shadow:2:normalize", "stage:3:enrich", "stage:4:format"}
+    assert (original["stage:2:normalize"].prompt_version, steps["stage:2:normalize"].prompt_version) == (first, fixed)
+    asked = [request["system"] for request in scripted.history("stage:normalize")]
+    assert asked == [first.system, FIX]
+    assert steps["stage:3:enrich"].inputs["record"]["fields"]["total"] == 4904.94
+    assert replay.result["fields"]["total"] == 4904.94
     # The reused step was paid for by the original run.
-    new_steps = replay.steps.filter(copied_from__isnull=True)
-    assert replay.input_tokens == sum(step.input_tokens for step in new_steps)
-    assert {"path": "fields/total", "before": 4.90494, "after": 4904.94} in diff_results(
-        wrong_total.result, replay.result
-    )
+    assert replay.input_tokens == sum(steps[key].input_tokens for key in rerun)
+    changed = {row["path"]: (row["before"], row["after"]) for row in diff_results(wrong_total.result, replay.result)}
+    assert changed["fields/total"] == (4.90494, 4904.94)
+    assert all(path.startswith(("fields/", "record/", "summary")) for path in changed), changed
     wrong_total.refresh_from_db()
     assert wrong_total.result["fields"]["total"] == 4.90494  # the original is untouched
 
 
-def test_replaying_from_the_first_step_reruns_everything(wrong_total, run_jobs):
+def test_replaying_from_the_first_step_reruns_everything(wrong_total, scripted, run_jobs):
+    scripted.enqueue("stage:normalize", [normalized(4.90494)])
     replay = replay_from(wrong_total.steps.get(key="stage:1:extract"))
     run_jobs()
+    replay.refresh_from_db()
+    assert replay.status == Run.Status.DONE
+    assert replay.steps.count() == wrong_total.steps.count()
     assert not replay.steps.filter(copied_from__isnull=False).exists()
+    assert len(scripted.history("stage:normalize")) == 2
+    assert diff_results(wrong_total.result, replay.result) == []
 
 
-def test_analyst_replays_from_the_step_page_and_sees_the_diff(client_for, analyst, wrong_total, run_jobs):
-    fix_the_normalize_prompt()
+def test_analyst_replays_from_the_step_page_and_sees_the_diff(client_for, analyst, wrong_total, scripted, run_jobs):
+    fix_the_normalize_prompt(scripted)
     client = client_for(analyst)
     step = wrong_total.steps.get(key="stage:2:normalize")
     page = client.get(reverse("orchestrator:step", args=[wrong_total.pk, step.pk])).content.decode()
@@ -126,7 +157,7 @@ def test_diff_matches_findings_by_key_not_position():
 
 @pytest.mark.browser
 def test_journey_4_from_a_wrong_total_to_the_stage_that_made_it_and_a_replay(
-    live_server, page, analyst, wrong_total, worker, screenshot
+    live_server, page, analyst, wrong_total, scripted, worker, screenshot
 ):
     """Sam, on call: "the invoice total is wrong"."""
     page.goto(f"{live_server.url}/accounts/login/")
@@ -148,7 +179,7 @@ def test_journey_4_from_a_wrong_total_to_the_stage_that_made_it_and_a_replay(
     screenshot("journey-4-2-normalize-step")
 
     # 3. After the prompt fix, replay from this stage and compare the two runs.
-    fix_the_normalize_prompt()
+    fix_the_normalize_prompt(scripted)
     page.get_by_test_id("replay").click()
     page.wait_for_url(re.compile(r".*/runs/\d+/$"))
     page.get_by_test_id("run-status").filter(has_text="Done").wait_for(timeout=60_000)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from config.roles import REVIEWER
 from orchestrator.models import Run
-from review.forms import OPENED_SALT
+from review.forms import OPENED_SALT, seconds_since_opened
 from review.models import AlreadyDecided, Claim, Decision, NotDecided, ReviewItem
 from tests.test_review import (
     LIABILITY,
@@ -311,9 +311,16 @@ def test_confirming_a_partial_result_keeps_it_as_an_issue(reviewer):
 
 
 def test_time_spent_is_measured_from_the_signed_open_time(client_for, reviewer, item):
-    opened = signing.dumps({"item": item.pk, "at": int(time.time()) - 42}, salt=OPENED_SALT)
+    opened = signing.dumps({"item": item.pk, "at": int(time.time()) - 3600}, salt=OPENED_SALT)
     client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a", "opened": opened})
-    assert 42 <= Decision.objects.get().seconds_spent < 50
+    # The page was opened an hour ago (the item was never claimed, so nothing else could say so).
+    assert Decision.objects.get().seconds_spent >= 3600
+
+
+def test_time_spent_is_the_seconds_from_the_open_time_to_now(item):
+    opened_at = int(time.time())
+    opened = signing.dumps({"item": item.pk, "at": opened_at}, salt=OPENED_SALT)
+    assert seconds_since_opened(opened, item, now=opened_at + 42) == 42
 
 
 def test_a_forged_open_time_is_ignored(client_for, reviewer, item):
@@ -323,10 +330,10 @@ def test_a_forged_open_time_is_ignored(client_for, reviewer, item):
 
 
 def test_time_spent_falls_back_to_the_claim_time(reviewer, item):
-    item.claim(reviewer)
-    Claim.objects.filter(item=item).update(claimed_at=timezone.now() - timedelta(seconds=90))
-    decision = item.decide(reviewer, "accept_a")
-    assert 90 <= decision.seconds_spent < 100
+    claimed = timezone.now()
+    item.claim(reviewer, now=claimed)
+    decision = item.decide(reviewer, "accept_a", now=claimed + timedelta(seconds=90))
+    assert decision.seconds_spent == 90
     assert item.claims.get().end == Claim.End.DECIDED
 
 

@@ -64,12 +64,80 @@ def test_specialists_run_on_their_own_queue_and_the_coordinator_on_its_own(make_
     assert django_rq.get_queue("coordinator").count == 2  # the coordinator's job, then the assembly's
 
 
-def test_a_specialist_whose_output_stays_invalid_leaves_a_partial_result_for_review(
-    make_document, supervisor_pipeline, run_jobs
+def classification(*specialists: str, doc_type: str = "invoice") -> dict:
+    plan = [{"specialist": name, "reason": f"Scripted: {name}"} for name in specialists]
+    return {"doc_type": doc_type, "confidence": 0.9, "signals": ["scripted"], "plan": plan}
+
+
+FINANCIAL = {
+    "fields": {
+        "invoice_number": "INV-7",
+        "issue_date": "2026-01-31",
+        "due_date": None,
+        "total": 120.0,
+        "net": 100.0,
+        "tax": 20.0,
+        "currency": "EUR",
+    },
+    "amounts": [],
+}
+METADATA = {"language": "en", "page_count": 1, "title": "Invoice INV-7", "word_count": 12}
+
+
+def assembly(*fields: tuple[str, object, str]) -> dict:
+    return {
+        "doc_type": "invoice",
+        "summary": "Scripted.",
+        "fields": [{"name": name, "value": value, "source": source} for name, value, source in fields],
+    }
+
+
+def test_the_coordinators_plan_picks_the_specialists_and_the_assembler_gets_their_outputs(
+    make_document, supervisor_pipeline, scripted, run_jobs
 ):
-    financial = supervisor_pipeline.agent_for("specialist:financial")
-    financial.output_schema = {**financial.output_schema, "required": [*financial.output_schema["required"], "audit"]}
-    financial.save()
+    scripted.take_over_pipeline(supervisor_pipeline)
+    # Two of the four specialists, and one this pipeline does not have.
+    scripted.enqueue("coordinator", [classification("financial", "metadata", "astrology")])
+    scripted.enqueue("specialist:financial", [FINANCIAL])
+    scripted.enqueue("specialist:metadata", [METADATA])
+    scripted.enqueue("assembler", [assembly(("total", 120.0, "financial"), ("language", "en", "metadata"))])
+    run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.DONE
+    assert dict(run.steps.values_list("key", "wave")) == {
+        "coordinator": 1,
+        "specialist:financial": 2,
+        "specialist:metadata": 2,
+        "assembly": 3,
+    }
+    assert [r["inputs"]["task"] for r in scripted.history() if r["role"] == "specialist"] in (
+        ["Scripted: financial", "Scripted: metadata"],
+        ["Scripted: metadata", "Scripted: financial"],
+    )
+    [assembler] = scripted.history("assembler")
+    assert assembler["inputs"]["outputs"] == {"financial": FINANCIAL, "metadata": METADATA}
+    assert assembler["inputs"]["missing"] == []
+    assert run.result["fields"] == {"doc_type": "invoice", "total": 120.0, "language": "en"}
+    assert run.result["provenance"] == {
+        "doc_type": "coordinator",
+        "total": "specialist:financial",
+        "language": "specialist:metadata",
+    }
+    assert run.result["skipped"] == ["astrology"]
+    assert run.steps_done == run.steps_planned == 4
+
+
+def test_a_specialist_whose_output_stays_invalid_leaves_a_partial_result_for_review(
+    make_document, supervisor_pipeline, scripted, run_jobs
+):
+    scripted.take_over_pipeline(supervisor_pipeline)
+    scripted.enqueue("coordinator", [classification("financial", "metadata")])
+    # The financial specialist leaves out its amounts, and again when told so.
+    scripted.enqueue("specialist:financial", [{"fields": FINANCIAL["fields"]}, {"fields": FINANCIAL["fields"]}])
+    scripted.enqueue("specialist:metadata", [METADATA])
+    scripted.enqueue("assembler", [assembly(("language", "en", "metadata"))])
 
     run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), supervisor_pipeline)
     run_jobs()
@@ -78,13 +146,18 @@ def test_a_specialist_whose_output_stays_invalid_leaves_a_partial_result_for_rev
     step = run.steps.get(key="specialist:financial")
     assert step.status == Step.Status.FAILED
     # One corrective retry that showed the model the errors, then the specialist failed.
+    first, retry = scripted.history("specialist:financial")
+    assert "amounts: is required but missing" in retry["messages"][-1]["content"]
+    assert len(retry["messages"]) == len(first["messages"]) + 2
     assert len(step.attempts) == 2
-    assert "audit" in step.validation_errors[0]
+    assert step.validation_errors == ["amounts: is required but missing"] * 2
+    [assembler] = scripted.history("assembler")
+    assert assembler["inputs"]["missing"] == ["financial"]
     assert run.status == Run.Status.NEEDS_REVIEW
     assert run.result["partial"] is True
     assert [item["specialist"] for item in run.result["missing"]] == ["financial"]
     assert "total" not in run.result["fields"]
-    assert run.result["fields"]["language"] == "de"  # the others' work is kept
+    assert run.result["fields"]["language"] == "en"  # the others' work is kept
     item = ReviewItem.objects.get(run=run)
     assert item.reason == ReviewItem.Reason.PARTIAL_RESULT
     assert "financial" in item.title

@@ -11,6 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# How deep pipelines may nest (a slot holding a pipeline whose slot holds another...):
+# the engine fails a step that would go deeper, the estimator stops counting there,
+# and a pipeline held deeper than this is treated as a cycle.
+MAX_NESTING = 4
+
 
 @dataclass(frozen=True)
 class StepSpec:

@@ -110,10 +110,12 @@ def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dic
 
 
 def count_findings(findings: list[dict]) -> dict[str, int]:
+    """The result's "counts": what the decider found, and again once reviewers
+    have settled the disputes (review.finalise), so the two can never count differently."""
     return {
-        "agreed": sum(f["status"] == "agreed" for f in findings),
-        "disputed": sum(f["status"] == "disputed" for f in findings),
-        "issues": sum(bool(f["is_issue"]) for f in findings),
+        "agreed": sum(f.get("status") == "agreed" for f in findings),
+        "disputed": sum(f.get("status") == "disputed" for f in findings),
+        "issues": sum(bool(f.get("is_issue")) for f in findings),
     }
 
 

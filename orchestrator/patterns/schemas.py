@@ -1,5 +1,6 @@
-"""JSON Schemas of what agents must return. Every output is validated against
-its agent's schema before a pattern uses it (engine.execute_step)."""
+"""JSON Schemas of what agents must return, and the one formatter of what breaks
+them. Every output is validated against its agent's schema before a pattern uses
+it (engine.execute_step); the Chain checks each stage's input contract the same way."""
 
 from typing import Any
 
@@ -83,6 +84,15 @@ def problems(instance: Any, schema: dict | None, limit: int = 20) -> list[tuple[
             path, message = [*path, *missing[:1]], "is required but missing"
         found.append(("/".join(path) or "(root)", message))
     return found[:limit]
+
+
+def output_errors(output: Any, schema: dict | None, limit: int = 20) -> list[str]:
+    """What is wrong with an agent's parsed reply, one "field: message" line each,
+    as the step's trace keeps them and the corrective retry shows them to the model.
+    None is a reply that did not parse as JSON at all."""
+    if output is None:
+        return ["The reply was not valid JSON."]
+    return [f"{field}: {message}" for field, message in problems(output, schema, limit)]
 
 
 # --- Supervisor --------------------------------------------------------------

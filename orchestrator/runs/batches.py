@@ -1,5 +1,5 @@
 """Batch mode: the steps of runs started with batch_mode go to Anthropic's
-Message Batches API (half the price, results within 24 hours). requeuestuck
+Message Batches API (half the price, results within 24 hours). keeprunsmoving
 calls submit_pending() and poll() on every tick."""
 
 from __future__ import annotations

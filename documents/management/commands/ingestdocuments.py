@@ -4,7 +4,7 @@
 2. Ingests every file as the upload page does: refused files are reported with
    their reason, duplicates reuse the existing document.
 3. Starts a run of --pipeline on each document; with --batch its Anthropic
-   steps go through the Message Batches API at half the price (requeuestuck
+   steps go through the Message Batches API at half the price (keeprunsmoving
    submits and polls them; results can take up to a day).
 4. With --wait, polls until every run has finished (or is held by the monthly
    budget), prints each run's status, and exits non-zero if any run failed, was

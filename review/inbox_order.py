@@ -1,4 +1,4 @@
-"""The inbox as a queue: the order its items are listed in, and stepping from one
+"""The order of the inbox: how its items are listed, and stepping from one
 item to its neighbours in that same order (j / k, and the next item to open
 after a decision), so the item page walks the list the reviewer filtered."""
 
