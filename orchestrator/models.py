@@ -73,7 +73,7 @@ class Versioned(models.Model):
     class Meta:
         abstract = True
 
-    def revise(self, content: dict, note: str, user) -> models.Model:
+    def revise(self, content: dict, note: str, user) -> "Version":
         """Save `content` as the next version and make it active. (A concurrent revise
         of the same object fails on the unique number rather than overwriting.)"""
         number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
@@ -82,7 +82,7 @@ class Versioned(models.Model):
         self.activate(version)
         return version
 
-    def activate(self, version: models.Model) -> None:
+    def activate(self, version: "Version") -> None:
         """Make one of this object's versions the one new steps use."""
         if getattr(version, f"{self._meta.model_name}_id") != self.pk:
             raise ValueError(f"{version} is not a version of {self.slug}")
@@ -104,16 +104,24 @@ class Prompt(Versioned):
         return self.name
 
 
-class PromptVersion(models.Model):
-    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
+class Version(models.Model):
+    """What every version of a Versioned object has besides its content."""
+
     number = models.PositiveIntegerField()
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class PromptVersion(Version):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     system = models.TextField()
     # {name} placeholders filled from the step's inputs ({document}, {findings_a}, ...) by
     # engine.render; other braces (JSON examples) are left as they are.
     template = models.TextField()
-    note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["prompt", "-number"]
@@ -136,14 +144,10 @@ class Rubric(Versioned):
         return self.name
 
 
-class RubricVersion(models.Model):
+class RubricVersion(Version):
     rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
     # [{"id", "title", "weight", "applies_to": [finding types], "guidance"}]
     criteria = models.JSONField()
-    note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["rubric", "-number"]

@@ -5,6 +5,7 @@ import pytest
 from orchestrator import engine
 from orchestrator.demo.documents import INVOICE_DE, INVOICE_EN
 from orchestrator.models import Agent, KnowledgeEntry, PipelineSlot, Run
+from orchestrator.patterns.schemas import RECORD_FIELDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,3 +113,45 @@ def test_the_run_page_shows_each_field_with_the_stage_that_produced_it(
     row = fields.split("<code>total</code>")[1].split("</tr>")[0]
     assert f'href="/runs/{run.pk}/steps/{normalize.pk}/">stage:2:normalize</a>' in row
     assert "4.904,94" in row and '<span class="introduced" title="stage:2:normalize">4904.94</span>' in row
+
+
+def _fields(**values) -> dict:
+    return {name: values.get(name) for name in RECORD_FIELDS}
+
+
+EXTRACTED = {"fields": _fields(total="1.234,50", currency="EUR", vendor="Acme"), "evidence": {"total": "1.234,50"}}
+NORMALIZED = {"fields": _fields(total=1234.5, currency="EUR", vendor="Acme"), "notes": ["decimal comma"]}
+SHADOW = {"fields": _fields(total=1.2345, currency="EUR", vendor="Acme"), "notes": ["decimal point"]}
+FACTS = {"vendor_country": "DE", "vendor_risk": "low", "customer_country": None, "customer_risk": None}
+MATCH = {"field": "vendor", "found": "Acme", "entry": "Acme"}
+ENRICHED = {"fields": {**NORMALIZED["fields"], **FACTS}, "matches": [MATCH]}
+FORMATTED = {"fields": ENRICHED["fields"], "summary": "Invoice from Acme.", "warnings": []}
+
+
+def test_each_stage_is_handed_the_record_the_stage_before_it_made(make_document, chain_pipeline, scripted, run_jobs):
+    scripted.take_over_pipeline(chain_pipeline)
+    for agent, reply in [
+        ("stage:extract", EXTRACTED),
+        ("stage:normalize", NORMALIZED),
+        ("stage:normalize-naive", SHADOW),
+        ("stage:enrich", ENRICHED),
+        ("stage:format", FORMATTED),
+    ]:
+        scripted.enqueue(agent, [reply])
+    run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), chain_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+
+    assert run.status == Run.Status.DONE, run.error
+    handed = {request["agent"]: request["inputs"]["record"] for request in scripted.history()}
+    assert handed["stage:extract"] == {}
+    assert handed["stage:normalize"]["fields"] == EXTRACTED["fields"]
+    # The shadow is handed what the live stage is, and what it makes is never passed on.
+    assert handed["stage:normalize-naive"] == handed["stage:normalize"]
+    assert handed["stage:enrich"]["fields"] == NORMALIZED["fields"]
+    assert handed["stage:format"]["fields"] == ENRICHED["fields"]
+    assert run.result["fields"] == FORMATTED["fields"]
+    assert run.result["provenance"]["total"] == "stage:2:normalize"
+    assert run.result["provenance"]["vendor_risk"] == "stage:3:enrich"
+    [comparison] = run.result["shadows"]
+    assert comparison["differences"] == [{"field": "total", "primary": 1234.5, "shadow": 1.2345}]

@@ -54,7 +54,10 @@ def verdict(key: str, is_issue: bool, confidence: float = 0.8) -> dict:
 
 
 def script_a_debate(scripted, pipeline) -> None:
-    """A finds renewal and non-compete, B renewal and payment: one agreement, two disputes."""
+    """A finds renewal and non-compete, B renewal and payment: one agreement, two
+    disputes. No audit sample, so the review items are the two disputes."""
+    pipeline.audit_rate = 0
+    pipeline.save(update_fields=["audit_rate"])
     scripted.take_over_pipeline(pipeline)
     scripted.enqueue("advocate:thorough", [{"findings": [RENEWAL, NON_COMPETE]}])
     scripted.enqueue("advocate:strict", [{"findings": [RENEWAL, PAYMENT]}])
@@ -62,8 +65,6 @@ def script_a_debate(scripted, pipeline) -> None:
 
 
 def test_a_debate_run_finishes_with_findings_and_review_items(make_document, debate_pipeline, scripted, run_jobs):
-    debate_pipeline.audit_rate = 0
-    debate_pipeline.save()
     script_a_debate(scripted, debate_pipeline)
     run = engine.start_run(make_document(), debate_pipeline)
     run_jobs()

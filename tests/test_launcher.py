@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +81,10 @@ def test_ctrl_c_stops_the_servers_and_every_worker(launch, tmp_path):
     health = _wait_healthy(port, launcher)
     assert health["database"]["ok"] and health["redis"]["ok"]
     processes = _everything(launcher, tmp_path / "var")
+    commands = [" ".join(process.cmdline()) for process in processes]
+    # The workers listen on the queues settings list; the reaper runs under its new name.
+    assert any(f"rqworker-pool {' '.join(settings.RQ_QUEUE_NAMES)} " in command for command in commands)
+    assert any("keeprunsmoving --every 30" in command for command in commands)
 
     os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
     assert launcher.wait(timeout=60) == 0
