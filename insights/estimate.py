@@ -251,9 +251,8 @@ def estimate_pipeline(
             estimates[name] = _held_estimate(slot, len(slot_calls), held)
 
     latency_ms, latency_basis = _latency(pipeline, waves, estimates, list(slots.values()))
-    notes = []
-    if pipeline.pattern == Pipeline.Pattern.SUPERVISOR:
-        notes.append("calls: every specialist counted; the coordinator may plan fewer")
+    shape = patterns.PATTERNS.get(pipeline.pattern)
+    notes = [shape.WAVES_NOTE] if shape and shape.WAVES_NOTE else []
     return Estimate(
         pipeline=pipeline,
         size=size,

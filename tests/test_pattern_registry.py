@@ -24,6 +24,7 @@ def test_every_pattern_decides_estimates_and_validates(name):
     assert module.slot_problems([]) != []
     calls = [call for wave in module.waves(WELL_FORMED[name]) for call in wave]
     assert {call.slot for call in calls} == set(WELL_FORMED[name])
+    assert isinstance(module.WAVES_NOTE, str)
 
 
 def test_an_unknown_pattern_is_refused():

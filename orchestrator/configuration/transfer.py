@@ -53,28 +53,23 @@ def _plain(obj: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     return values
 
 
+def _versioned(model: type[Prompt] | type[Rubric]) -> list[dict[str, Any]]:
+    """Prompts or rubrics, each with all its versions by number and which one is active."""
+    rows = []
+    for parent in model.objects.select_related("active").prefetch_related("versions").order_by("slug"):
+        versions = sorted(parent.versions.all(), key=lambda version: version.number)
+        rows.append(
+            {
+                **_plain(parent),
+                "active": parent.active.number if parent.active else None,
+                "versions": [_plain(version) for version in versions],
+            }
+        )
+    return rows
+
+
 def export_config() -> dict[str, Any]:
     """Everything an admin configures, as JSON-ready data, in a stable order."""
-    prompts = []
-    for prompt in Prompt.objects.select_related("active").prefetch_related("versions").order_by("slug"):
-        versions = sorted(prompt.versions.all(), key=lambda version: version.number)
-        prompts.append(
-            {
-                **_plain(prompt),
-                "active": prompt.active.number if prompt.active else None,
-                "versions": [_plain(version) for version in versions],
-            }
-        )
-    rubrics = []
-    for rubric in Rubric.objects.select_related("active").prefetch_related("versions").order_by("slug"):
-        versions = sorted(rubric.versions.all(), key=lambda version: version.number)
-        rubrics.append(
-            {
-                **_plain(rubric),
-                "active": rubric.active.number if rubric.active else None,
-                "versions": [_plain(version) for version in versions],
-            }
-        )
     agents = [
         {
             **_plain(agent),
@@ -105,8 +100,8 @@ def export_config() -> dict[str, Any]:
         "format": FORMAT,
         "model_prices": [_plain(price) for price in ModelPrice.objects.order_by("model")],
         "knowledge": [_plain(entry) for entry in KnowledgeEntry.objects.order_by("name")],
-        "prompts": prompts,
-        "rubrics": rubrics,
+        "prompts": _versioned(Prompt),
+        "rubrics": _versioned(Rubric),
         "agents": agents,
         "pipelines": pipelines,
     }

@@ -7,6 +7,7 @@ answers every question asked of it:
 
     decide(context, steps) -> Outcome              what the engine runs next
     waves(slots, rebuttal_rounds) -> [[Call]]       the estimator's calls per document, wave by wave
+    WAVES_NOTE                                      what the estimate must say of those waves ("" if nothing)
     slot_problems(slot_names) -> [str]              what validation and config import refuse
 
 A fourth pattern is one new module with these three functions and one line in PATTERNS.

@@ -71,6 +71,9 @@ def stages_of(slots: list[str]) -> tuple[list[Stage], dict[int, Stage]]:
     return sorted(primary, key=lambda stage: stage.number), shadows
 
 
+WAVES_NOTE = ""  # waves() are the calls every run makes
+
+
 def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
     """One wave per stage number, in order; a shadow runs in its stage's wave."""
     primary, shadows = stages_of(slots)

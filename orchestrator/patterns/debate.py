@@ -69,6 +69,9 @@ def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
     return _final(context, planned, matches, verdicts)
 
 
+WAVES_NOTE = ""  # waves() are the calls every run makes
+
+
 def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
     """The calls a document takes, wave by wave: both advocates, each rebuttal round
     (the advocates' rebuttal prompts), the judge."""

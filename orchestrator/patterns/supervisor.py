@@ -67,10 +67,14 @@ def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
     return Outcome(planned, result=_result(context, coordinator.output, assembly.output, outputs, missing, skipped))
 
 
+# What an estimate from waves() must say of itself.
+WAVES_NOTE = "calls: every specialist counted; the coordinator may plan fewer"
+
+
 def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
     """Coordinator, then the specialists side by side, then assembly. Every
     specialist is counted: the coordinator may plan fewer, so this is the ceiling
-    for a document that needs them all."""
+    for a document that needs them all (WAVES_NOTE)."""
     return [[Call(COORDINATOR)], [Call(name) for name in slots if name.startswith(SPECIALIST)], [Call(ASSEMBLY)]]
 
 
