@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "documents",
     "orchestrator",
     "review",
+    "insights",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("documents/", include("documents.urls")),
     path("", include("orchestrator.urls")),
     path("review/", include("review.urls")),
+    path("", include("insights.urls")),
     path("healthz", orchestrator_views.healthz, name="healthz"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

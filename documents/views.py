@@ -12,8 +12,9 @@ from django.shortcuts import get_object_or_404, render
 from django_tables2 import RequestConfig
 
 from config.roles import ANALYST, role_required
+from insights.estimate import estimate_context
+from insights.forms import EstimateForm
 from orchestrator.engine import start_run
-from orchestrator.estimate import EstimateForm, estimate_context
 from orchestrator.forms import StartRunForm
 from orchestrator.models import Pipeline, Run
 

@@ -20,13 +20,10 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from .config_io import criteria_problems, pipeline_problems
+from .configuration.validation import criteria_problems, pipeline_problems
 from .models import (
     Agent,
-    Evaluation,
     KnowledgeEntry,
-    LabelledDocument,
-    LabelledSet,
     ModelPrice,
     Pipeline,
     PipelineSlot,
@@ -326,26 +323,3 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "cache_read_per_mtok", "batch_discount", "updated_at",
     ]  # fmt: skip
     search_fields = ["model"]
-
-
-class LabelledDocumentInline(admin.TabularInline):
-    model = LabelledDocument
-    extra = 0
-    raw_id_fields = ["document"]
-
-
-@admin.register(LabelledSet)
-class LabelledSetAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [LabelledDocumentInline]
-
-
-@admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
-    list_display = ["id", "labelled_set", "pipeline", "status", "created_by", "created_at"]
-    list_filter = ["status", "pipeline"]
-    readonly_fields = ["labelled_set", "pipeline", "group", "status", "figures", "created_by", "created_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # started from the evaluations page or `manage.py evaluate`

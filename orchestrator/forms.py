@@ -1,7 +1,7 @@
 from django import forms
 from django.db.models import QuerySet
 
-from .models import LabelledSet, Pipeline, Run
+from .models import Pipeline, Run
 
 
 class RunFilterForm(forms.Form):
@@ -28,16 +28,6 @@ class RunFilterForm(forms.Form):
 
 class StartRunForm(forms.Form):
     pipeline = forms.ModelChoiceField(Pipeline.objects.filter(is_active=True), to_field_name="slug")
-
-
-class EvaluateForm(forms.Form):
-    labelled_set = forms.ModelChoiceField(LabelledSet.objects.all(), to_field_name="slug", label="Labelled set")
-    pipelines = forms.ModelMultipleChoiceField(
-        Pipeline.objects.filter(is_active=True),
-        to_field_name="slug",
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Each runs over every document of the set; the report compares them side by side.",
-    )
 
 
 class CompareRunsForm(forms.Form):

@@ -14,11 +14,6 @@ urlpatterns = [
     path("runs/<int:run_id>/steps/<int:step_id>/", views.step_detail, name="step"),
     path("runs/<int:run_id>/steps/<int:step_id>/replay", views.replay, name="replay"),
     path("documents/<int:document_id>/runs/", views.start, name="start"),
-    path("dashboard/", views.dashboard_page, name="dashboard"),
-    path("estimate/", views.estimate, name="estimate"),
-    path("spend/", views.spend_page, name="spend"),
     path("pipelines/", views.pipelines, name="pipelines"),
     path("pipelines/<slug:slug>/", views.pipeline_detail, name="pipeline"),
-    path("evaluations/", views.evaluations, name="evaluations"),
-    path("evaluations/<int:evaluation_id>/", views.evaluation_detail, name="evaluation"),
 ]

@@ -5,12 +5,13 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Aggregate, Count, FloatField, Q
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from orchestrator.models import Pipeline
 
+from .aggregates import Percentile
 from .models import Decision, ReviewItem
 
 Z95 = 1.959963984540054
@@ -47,14 +48,6 @@ class Rate:
     @property
     def interval_percent(self) -> tuple[float, float] | None:
         return None if self.interval is None else (100 * self.interval[0], 100 * self.interval[1])
-
-
-class Median(Aggregate):
-    """PostgreSQL's exact median; NULLs (no time recorded) are left out."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
 
 
 @dataclass(frozen=True)
@@ -110,10 +103,10 @@ def reviewer_metrics(days: int = 14, pipeline: Pipeline | None = None, today: da
     reviewers = [
         ReviewerRow(row["decided_by__username"], row["n"], row["median"], _series(counts, row, calendar))
         for row in decisions.values("decided_by__username")
-        .annotate(n=Count("id"), median=Median("seconds_spent"))
+        .annotate(n=Count("id"), median=Percentile("seconds_spent", 0.5))
         .order_by("-n", "decided_by__username")
     ]
-    overall = decisions.aggregate(n=Count("id"), median=Median("seconds_spent"))
+    overall = decisions.aggregate(n=Count("id"), median=Percentile("seconds_spent", 0.5))
 
     dispute = Q(item__reason=ReviewItem.Reason.DISAGREEMENT)
     audit = Q(item__reason=ReviewItem.Reason.AUDIT_SAMPLE)

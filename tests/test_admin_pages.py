@@ -3,12 +3,16 @@
 import pytest
 
 
-@pytest.mark.parametrize("model", ["modelprice", "labelledset", "evaluation", "pipeline", "agent", "prompt", "rubric"])
+@pytest.mark.parametrize(
+    "model",
+    ["orchestrator/modelprice", "insights/labelledset", "insights/evaluation", "orchestrator/pipeline",
+     "orchestrator/agent", "orchestrator/prompt", "orchestrator/rubric"],
+)  # fmt: skip
 def test_admin_opens_the_list_and_an_analyst_cannot(client, admin_user, analyst, debate_pipeline, model):
     client.force_login(admin_user)
-    assert client.get(f"/admin/orchestrator/{model}/").status_code == 200
+    assert client.get(f"/admin/{model}/").status_code == 200
     client.force_login(analyst)
-    assert client.get(f"/admin/orchestrator/{model}/").status_code == 302  # to the admin login
+    assert client.get(f"/admin/{model}/").status_code == 302  # to the admin login
 
 
 def test_admin_edits_a_price(client, admin_user, debate_pipeline):

@@ -5,7 +5,7 @@ import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from orchestrator.config_io import pipeline_problems
+from orchestrator.configuration.validation import pipeline_problems
 from orchestrator.models import (
     Agent,
     ModelPrice,
@@ -18,6 +18,7 @@ from orchestrator.models import (
     Run,
     Step,
 )
+from orchestrator.patterns import MAX_NESTING
 
 pytestmark = pytest.mark.django_db
 
@@ -366,3 +367,17 @@ def test_new_prompt_added_in_admin_starts_at_version_1(db, admin_user, client_fo
     assert response.status_code == 302
     prompt = Prompt.objects.get(slug="fresh")
     assert (prompt.active.number, prompt.active.created_by) == (1, admin_user)
+
+
+def test_pipelines_nested_deeper_than_the_limit_are_a_problem(debate_pipeline):
+    agent = Agent.objects.get(slug="debate-judge")
+    held = _pipeline("level-0", "chain", stage__1__a=agent)
+    for level in range(1, MAX_NESTING + 1):
+        held = _pipeline(f"level-{level}", "chain", stage__1__held=held)
+    assert pipeline_problems(held) == []  # the innermost run is nested exactly MAX_NESTING levels deep
+
+    too_deep = _pipeline("too-deep", "chain", stage__1__held=held)
+
+    [problem] = pipeline_problems(too_deep)
+    assert f"would run nested {MAX_NESTING + 1} levels deep" in problem
+    assert f"at most {MAX_NESTING} levels" in problem

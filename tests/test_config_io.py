@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from orchestrator.config_io import export_config
+from orchestrator.configuration.transfer import export_config
 from orchestrator.models import (
     Agent,
     KnowledgeEntry,

@@ -1,90 +1,154 @@
-"""Dashboard figures on a known set of runs."""
+"""Dashboard figures on a known set of runs over several days, and the numbers
+the page draws under its charts. Every time is fixed: runs are created at chosen
+instants, decisions are made with decide(now=...), and the page is asked for the
+window up to a chosen day (?until=), so nothing depends on the clock."""
 
-from datetime import datetime, time, timedelta
+import re
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from orchestrator import dashboard
+from insights import dashboard
 from orchestrator.models import Run
 from review.models import ReviewItem
 
-# Today, since decisions are stamped when they are made (and cannot be backdated).
-DAY = timezone.localdate()
+DAY = date(2026, 3, 18)  # the last day of the window shown
+TWO_DAYS_BEFORE, DAY_BEFORE = DAY - timedelta(days=2), DAY - timedelta(days=1)
+# The judge recommended accept_a on every item: a decision for accept_b overturns it.
+JUDGED = {
+    "key": "k", "is_issue": True, "recommendation": "accept_a", "confidence": 0.9, "criteria": [], "rationale": "",
+}  # fmt: skip
+POSITION = {"type": "termination", "title": "t", "severity": "low", "evidence": "e", "explanation": ""}
 
 
-def _at(minute: int, seconds: float = 0) -> datetime:
-    midnight = timezone.make_aware(datetime.combine(DAY, time(0, 0)))
-    return midnight + timedelta(minutes=minute, seconds=seconds)
+def _at(day: date, hour: int, seconds: float = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour))) + timedelta(seconds=seconds)
+
+
+def _item(run: Run, n: int, reason: str = "disagreement") -> ReviewItem:
+    return ReviewItem.objects.create(
+        run=run, reason=reason, finding_key=f"termination:{n}", title="t", positions={"a": POSITION, "b": None},
+        judge=JUDGED,
+    )  # fmt: skip
 
 
 @pytest.fixture
 def known_runs(make_document, debate_pipeline, reviewer):
+    """Two busy days around a quiet one:
+
+    two days before: 3 runs, $0.45; 10, 20, 40 s; one failed; 7 agreed, 2 disputed
+    the day before:  no runs; one decision that followed the judge
+    the day:         5 runs (one still running), $0.51; 1, 2, 3, 4 s; one failed of
+                     the four finished; 9 agreed, 3 disputed; two decisions on
+                     disagreements, one against the judge (and an audit sample, not counted)
+    """
     document = make_document()
 
-    def run(status, cost, wall_s, agreed, disputed, hour):
+    def run(day, hour, status, cost, wall_s, agreed, disputed):
         return Run.objects.create(
             document=document, pipeline=debate_pipeline, status=status, cost=Decimal(cost),
-            created_at=_at(hour), started_at=_at(hour), finished_at=_at(hour, wall_s),
-            result={"findings": [], "counts": {"agreed": agreed, "disputed": disputed}},
+            created_at=_at(day, hour), started_at=_at(day, hour),
+            finished_at=None if wall_s is None else _at(day, hour, wall_s),
+            result=None if wall_s is None else {"findings": [], "counts": {"agreed": agreed, "disputed": disputed}},
         )  # fmt: skip
 
-    runs = [
-        run("done", "0.10", 1.0, 3, 1, 9),
-        run("needs_review", "0.20", 2.0, 2, 2, 10),
-        run("failed", "0.05", 3.0, 0, 0, 11),
-        run("done", "0.15", 4.0, 4, 0, 12),
+    early = [
+        run(TWO_DAYS_BEFORE, 9, "needs_review", "0.10", 10, 2, 2),
+        run(TWO_DAYS_BEFORE, 10, "failed", "0.30", 20, 0, 0),
+        run(TWO_DAYS_BEFORE, 11, "done", "0.05", 40, 5, 0),
     ]
-    judged = {"key": "k", "is_issue": True, "recommendation": "accept_a", "confidence": 0.9, "criteria": [],
-              "rationale": ""}  # fmt: skip
-    position = {"type": "termination", "title": "t", "severity": "low", "evidence": "e", "explanation": ""}
-    # Three items, two decided: the run stays open, so its counts stay as the agents left them.
-    items = [
-        ReviewItem.objects.create(
-            run=runs[1],
-            reason="disagreement",
-            finding_key=f"termination:{n}",
-            title="t",
-            positions={"a": position, "b": None},
-            judge=judged,
-        )  # fmt: skip
-        for n in range(3)
+    late = [
+        run(DAY, 9, "done", "0.10", 1, 3, 1),
+        run(DAY, 10, "needs_review", "0.20", 2, 2, 2),
+        run(DAY, 11, "failed", "0.05", 3, 0, 0),
+        run(DAY, 12, "done", "0.15", 4, 4, 0),
+        run(DAY, 13, "running", "0.01", None, 0, 0),
     ]
-    items[0].decide(reviewer, "accept_a", note="checked")
-    items[1].decide(reviewer, "accept_b", note="checked")
-    return runs
+    # One item of each reviewed run stays open, so the runs' counts stay as the agents left them.
+    followed, _ = _item(early[0], 1), _item(early[0], 2)
+    followed.decide(reviewer, "accept_a", note="checked", now=_at(DAY_BEFORE, 15))
+    agreed, overturned, audit = _item(late[1], 1), _item(late[1], 2), _item(late[1], 3, "audit_sample")
+    _item(late[1], 4)
+    agreed.decide(reviewer, "accept_a", note="checked", now=_at(DAY, 15))
+    overturned.decide(reviewer, "accept_b", note="checked", now=_at(DAY, 16))
+    audit.decide(reviewer, "not_issue", note="checked", now=_at(DAY, 17))
+    return early + late
 
 
-def test_daily_figures_are_computed_from_the_runs_of_the_day(known_runs, debate_pipeline):
-    [day] = [d for d in dashboard.daily(debate_pipeline, days=7, today=DAY) if d.runs]
-    assert day.day == DAY
-    assert day.runs == 4
-    assert day.spend == pytest.approx(0.50)
-    assert day.failure_rate == pytest.approx(1 / 4)
-    assert day.p50_s == pytest.approx(2.5)  # of 1, 2, 3, 4 s
+def test_daily_figures_are_computed_from_the_runs_of_each_day(known_runs, debate_pipeline):
+    series = {day.day: day for day in dashboard.daily(debate_pipeline, days=7, today=DAY)}
+    assert list(series) == [DAY - timedelta(days=n) for n in range(6, -1, -1)]
+
+    early = series[TWO_DAYS_BEFORE]
+    assert (early.runs, early.spend) == (3, pytest.approx(0.45))
+    assert early.p50_s == pytest.approx(20.0)  # of 10, 20, 40 s
+    assert early.p95_s == pytest.approx(38.0)  # 20 + 0.9 × (40 − 20)
+    assert early.failure_rate == pytest.approx(1 / 3)
+    assert early.disagreement_rate == pytest.approx(2 / 9)
+    assert early.overturn_rate is None and early.decisions == 0
+
+    quiet = series[DAY_BEFORE]
+    assert quiet.runs == 0 and quiet.p50_s is None and quiet.failure_rate is None
+    assert quiet.overturn_rate == 0.0 and quiet.decisions == 1  # reviewed the day after its run
+
+    day = series[DAY]
+    assert (day.runs, day.spend) == (5, pytest.approx(0.51))
+    assert day.p50_s == pytest.approx(2.5)  # of 1, 2, 3, 4 s: the running run has no duration yet
     assert day.p95_s == pytest.approx(3.85)
+    assert day.failure_rate == pytest.approx(1 / 4)  # of the finished runs
     assert day.disagreement_rate == pytest.approx(3 / 12)
     assert day.overturn_rate == pytest.approx(1 / 2)  # accept_b went against the judge's accept_a
-    assert day.decisions == 2
+    assert day.decisions == 2  # the audit sample only confirmed an agreement
+
+    assert all(series[DAY - timedelta(days=n)].runs == 0 for n in (3, 4, 5, 6))
 
 
-def test_days_without_runs_are_empty_not_zero(known_runs, debate_pipeline):
-    series = dashboard.daily(debate_pipeline, days=7, today=DAY)
-    assert len(series) == 7
-    quiet = series[0]
-    assert quiet.runs == 0 and quiet.failure_rate is None and quiet.p50_s is None
+def _drawn(page: str, pipeline_name: str) -> dict[str, dict]:
+    """Per chart of the pipeline's section: its caption's peak, its bars' heights and
+    the numbers table under it ({day: value as shown})."""
+    [section] = [part for part in page.split('<section class="card">')[1:] if pipeline_name in part]
+    charts = {}
+    for figure in re.findall(r'<figure class="chart">(.*?)</figure>', section, re.S):
+        title, peak = re.search(r"<figcaption>(.+?) <span[^>]*>\(.*?, peak ([\d.]+)\)</span>", figure).groups()
+        rows = re.findall(r'<tr><td>(\d{4}-\d\d-\d\d)</td><td class="num">([^<]*)</td></tr>', figure)
+        heights = re.findall(r'<rect [^>]*height="([\d.]+)"', figure)
+        charts[title] = {"peak": peak, "numbers": dict(rows), "bars": heights}
+    return charts
 
 
-def test_dashboard_page_draws_charts_with_their_numbers(client_for, analyst, debate_pipeline):
-    page = client_for(analyst).get(reverse("orchestrator:dashboard"), {"days": "7"}).content.decode()
-    assert "Contract review (Debate)" in page
-    for title in ["Runs", "Spend", "Latency p50", "Latency p95", "Failure rate", "Disagreement rate",
-                  "Judge overturn rate"]:  # fmt: skip
-        assert f"<figcaption>{title} " in page
-    assert page.count("<summary>Numbers</summary>") == 7
+def test_dashboard_page_draws_the_figures_of_each_day(known_runs, client_for, analyst, debate_pipeline):
+    response = client_for(analyst).get(reverse("insights:dashboard"), {"days": "7", "until": DAY.isoformat()})
+    charts = _drawn(response.content.decode(), debate_pipeline.name)
+    early, quiet, day = TWO_DAYS_BEFORE.isoformat(), DAY_BEFORE.isoformat(), DAY.isoformat()
+
+    assert list(charts) == [
+        "Runs", "Spend", "Latency p50", "Latency p95", "Failure rate", "Disagreement rate", "Judge overturn rate",
+    ]  # fmt: skip
+    runs = charts["Runs"]
+    assert len(runs["numbers"]) == 7  # a count is 0 on a quiet day, not missing
+    assert (runs["numbers"][early], runs["numbers"][quiet], runs["numbers"][day]) == ("3.00", "0.00", "5.00")
+    assert runs["peak"] == "5.00" and runs["bars"] == ["54.0", "90.0"]  # 3 of 5, 5 of 5: only days with runs
+    assert (charts["Spend"]["numbers"][early], charts["Spend"]["numbers"][day]) == ("0.45", "0.51")
+
+    # Rates and latencies are drawn only for days that have them.
+    assert charts["Latency p50"]["numbers"] == {early: "20.00", day: "2.50"}
+    assert charts["Latency p95"]["numbers"] == {early: "38.00", day: "3.85"}
+    assert charts["Failure rate"]["numbers"] == {early: "33.33", day: "25.00"}
+    assert charts["Disagreement rate"]["numbers"] == {early: "22.22", day: "25.00"}
+    assert charts["Judge overturn rate"]["numbers"] == {quiet: "0.00", day: "50.00"}
+    assert charts["Latency p50"]["peak"] == "20.00"
+
+
+def test_the_window_ends_on_the_day_asked_for(known_runs, client_for, analyst, debate_pipeline):
+    """Seven days up to the day before leave the last day's runs out."""
+    response = client_for(analyst).get(reverse("insights:dashboard"), {"days": "7", "until": DAY_BEFORE.isoformat()})
+    runs = _drawn(response.content.decode(), debate_pipeline.name)["Runs"]
+    assert list(runs["numbers"])[-1] == DAY_BEFORE.isoformat()
+    assert runs["numbers"][TWO_DAYS_BEFORE.isoformat()] == "3.00" and DAY.isoformat() not in runs["numbers"]
 
 
 def test_outsider_cannot_open_the_dashboard(client_for, outsider):
-    assert client_for(outsider).get(reverse("orchestrator:dashboard")).status_code == 403
+    assert client_for(outsider).get(reverse("insights:dashboard")).status_code == 403

@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from orchestrator.estimate import (
-    Call,
+from insights.estimate import (
     estimate_pipeline,
     size_from_pages,
     size_from_tokens,
@@ -18,6 +17,7 @@ from orchestrator.estimate import (
 )
 from orchestrator.llm import estimate_tokens
 from orchestrator.models import Agent, ModelPrice, Pipeline, PipelineSlot, Prompt, PromptVersion, Run, Step
+from orchestrator.patterns import Call
 from orchestrator.patterns.schemas import FINDINGS
 from tests.messages_api import messages_api  # noqa: F401 (fixture)
 
@@ -312,7 +312,7 @@ def test_analyst_sees_pipelines_side_by_side(client_for, analyst, pipeline, make
     _history(pipeline, make_document, "adv", [100, 200, 300, 400, 500])
     Pipeline.objects.create(slug="idle", name="Retired pipeline", pattern="chain", is_active=False)
 
-    response = client_for(analyst).get(reverse("orchestrator:estimate"), {"tokens": 10_000, "volume": 1000})
+    response = client_for(analyst).get(reverse("insights:estimate"), {"tokens": 10_000, "volume": 1000})
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -324,7 +324,7 @@ def test_analyst_sees_pipelines_side_by_side(client_for, analyst, pipeline, make
 
 
 def test_it_defaults_to_a_typical_document_and_5000_a_month(client_for, analyst, pipeline):
-    page = client_for(analyst).get(reverse("orchestrator:estimate")).content.decode()
+    page = client_for(analyst).get(reverse("insights:estimate")).content.decode()
 
     assert "5,000 documents a month" in page
     assert "12 pages × 600 tokens a page" in page
@@ -333,13 +333,13 @@ def test_it_defaults_to_a_typical_document_and_5000_a_month(client_for, analyst,
 def test_a_chosen_document_is_estimated(client_for, analyst, pipeline, make_document):
     document = make_document()
 
-    page = client_for(analyst).get(reverse("orchestrator:estimate"), {"document": document.pk}).content.decode()
+    page = client_for(analyst).get(reverse("insights:estimate"), {"document": document.pk}).content.decode()
 
     assert "contract.txt: about" in page
 
 
 def test_htmx_gets_just_the_table(client_for, analyst, pipeline):
-    response = client_for(analyst).get(reverse("orchestrator:estimate"), {"pages": 3}, headers={"HX-Request": "true"})
+    response = client_for(analyst).get(reverse("insights:estimate"), {"pages": 3}, headers={"HX-Request": "true"})
 
     page = response.content.decode()
     assert 'id="estimate-table"' in page and "<html" not in page
@@ -347,17 +347,38 @@ def test_htmx_gets_just_the_table(client_for, analyst, pipeline):
 
 
 def test_bad_input_is_refused_with_a_reason(client_for, analyst, pipeline):
-    page = client_for(analyst).get(reverse("orchestrator:estimate"), {"volume": 0}).content.decode()
+    page = client_for(analyst).get(reverse("insights:estimate"), {"volume": 0}).content.decode()
 
     assert "Documents a month" in page and "greater than or equal to 1" in page
     assert "$ per month" not in page
 
 
 def test_outsider_cannot_open_the_estimator(client_for, outsider):
-    assert client_for(outsider).get(reverse("orchestrator:estimate")).status_code == 403
+    assert client_for(outsider).get(reverse("insights:estimate")).status_code == 403
 
 
 def test_anonymous_visitor_is_sent_to_log_in(client, db):
-    response = client.get(reverse("orchestrator:estimate"))
+    response = client.get(reverse("insights:estimate"))
 
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_upload_page_shows_the_estimate_for_the_chosen_pipeline(client_for, analyst, debate_pipeline):
+    response = client_for(analyst).get(reverse("documents:upload"))
+    assert 'id="estimate-table"' in response.text
+    assert [estimate.pipeline for estimate in response.context["estimates"]] == [debate_pipeline]
+    assert f'hx-get="{reverse("insights:estimate")}"' in response.text
+
+
+def test_estimate_partial_follows_the_upload_pages_pipeline_choice(client_for, analyst, debate_pipeline):
+    Pipeline.objects.create(slug="other", name="Other", pattern=Pipeline.Pattern.CHAIN)
+    client = client_for(analyst)
+    url = reverse("insights:estimate")
+
+    chosen = client.get(url, {"pipeline": debate_pipeline.pk}, headers={"HX-Request": "true"})
+    assert [estimate.pipeline for estimate in chosen.context["estimates"]] == [debate_pipeline]
+    assert "<html" not in chosen.text
+
+    none = client.get(url, {"pipeline": ""}, headers={"HX-Request": "true"})
+    assert none.context["estimates"] is None
+    assert "No active pipelines" not in none.text

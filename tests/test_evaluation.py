@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from orchestrator import evaluation
+from insights import evaluation
+from insights.models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet
 from orchestrator.demo.documents import INVOICE_DE
-from orchestrator.models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet, Run, Step
+from orchestrator.models import Run, Step
 from tests.conftest import PASSWORD
 
 NOW = timezone.now()
@@ -115,7 +116,7 @@ def test_report_shows_the_side_by_side_table_and_the_previous_evaluation(scored,
     for row in scored.runs.all():
         EvaluationRun.objects.create(evaluation=later, labelled_document=row.labelled_document, run=row.run)
 
-    response = client_for(analyst).get(reverse("orchestrator:evaluation", args=[later.pk]))
+    response = client_for(analyst).get(reverse("insights:evaluation", args=[later.pk]))
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -128,10 +129,10 @@ def test_evaluations_page_lists_sets_and_starts_evaluations(db, client_for, anal
     labelled_set = LabelledSet.objects.create(name="Contracts", slug="contracts")
     LabelledDocument.objects.create(labelled_set=labelled_set, document=make_document(), expected={"findings": []})
     client = client_for(analyst)
-    assert "Contracts" in client.get(reverse("orchestrator:evaluations")).content.decode()
+    assert "Contracts" in client.get(reverse("insights:evaluations")).content.decode()
 
     response = client.post(
-        reverse("orchestrator:evaluations"), {"labelled_set": "contracts", "pipelines": [debate_pipeline.slug]}
+        reverse("insights:evaluations"), {"labelled_set": "contracts", "pipelines": [debate_pipeline.slug]}
     )
 
     started = Evaluation.objects.get()
@@ -213,12 +214,12 @@ def test_run_page_links_to_the_comparison(db, client_for, analyst, make_document
     assert reverse("orchestrator:compare") in page
 
 
-@pytest.mark.parametrize("name", ["evaluations", "evaluation", "compare"])
+@pytest.mark.parametrize("name", ["insights:evaluations", "insights:evaluation", "orchestrator:compare"])
 def test_outsider_is_refused_every_evaluation_page(scored, client_for, outsider, name):
-    url = reverse(f"orchestrator:{name}", args=[scored.pk] if name == "evaluation" else [])
+    url = reverse(name, args=[scored.pk] if name == "insights:evaluation" else [])
     client = client_for(outsider)
     assert client.get(url).status_code == 403
-    if name == "evaluations":
+    if name == "insights:evaluations":
         assert client.post(url, {"labelled_set": "known"}).status_code == 403
 
 

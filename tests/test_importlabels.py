@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from orchestrator.models import LabelledDocument, LabelledSet
+from insights.models import LabelledDocument, LabelledSet
 from tests.conftest import CONTRACT
 
 

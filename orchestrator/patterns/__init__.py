@@ -2,18 +2,27 @@
 should happen next. They touch no database and no queue, so they are tested as
 plain functions; the engine does the I/O.
 
-    decide(context, steps) -> Outcome
+Each pattern is one module (debate, chain, supervisor) that owns its shape and
+answers every question asked of it:
+
+    decide(context, steps) -> Outcome              what the engine runs next
+    waves(slots, rebuttal_rounds) -> [[Call]]       the estimator's calls per document, wave by wave
+    WAVES_NOTE                                      what the estimate must say of those waves ("" if nothing)
+    slot_problems(slot_names) -> [str]              what validation and config import refuse
+
+A fourth pattern is one new module with these three functions and one line in PATTERNS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-# How deep pipelines may nest (a slot holding a pipeline whose slot holds another...):
-# the engine fails a step that would go deeper, the estimator stops counting there,
-# and a pipeline held deeper than this is treated as a cycle.
+# How many levels of nested runs a top-level run may hold (a slot holding a
+# pipeline whose slot holds a pipeline...): the engine fails a step that would
+# nest deeper, validation refuses such a configuration, the estimator stops there.
 MAX_NESTING = 4
 
 
@@ -75,14 +84,32 @@ class Outcome:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class Call:
+    """One model call a pattern makes for a document, as the estimator counts it:
+    which slot, with which of its agent's prompts ("" or "rebuttal", as StepSpec.prompt)."""
+
+    slot: str
+    prompt: str = ""
+
+
 Decider = Callable[[RunContext, dict[str, StepState]], Outcome]
 
 
-def decider_for(pattern: str) -> Decider:
-    from . import chain, debate, supervisor
+def pattern(name: str) -> ModuleType:
+    """The module of the pattern `name` (KeyError when there is none)."""
+    return PATTERNS[name]
 
-    deciders: dict[str, Decider] = {"debate": debate.decide, "supervisor": supervisor.decide, "chain": chain.decide}
+
+def decider_for(name: str) -> Decider:
     try:
-        return deciders[pattern]
+        return pattern(name).decide
     except KeyError:
-        raise ValueError(f"The {pattern} pattern is not available yet") from None
+        raise ValueError(f"The {name} pattern is not available yet") from None
+
+
+# Imported last: each pattern module imports the types above from this package.
+from . import chain, debate, supervisor  # noqa: E402
+
+# Pipeline.pattern -> the module that decides, estimates and validates it.
+PATTERNS: dict[str, ModuleType] = {"debate": debate, "supervisor": supervisor, "chain": chain}

@@ -32,9 +32,11 @@ from typing import Any
 
 from orchestrator.patterns.schemas import problems
 
-from . import Outcome, RunContext, StepSpec, StepState
+from . import Call, Outcome, RunContext, StepSpec, StepState
 
-_SLOT = re.compile(r"(stage|shadow):(\d+):([\w-]+)")
+# A chain's slot names: stage:<n>:<name>, or shadow:<n>:<name> beside stage n.
+STAGE, SHADOW = "stage", "shadow"
+SLOT_NAME = re.compile(r"(stage|shadow):(\d+):([\w-]+)")
 # Result bookkeeping of a stage that is itself a pipeline: not part of the record.
 _BOOKKEEPING = {"pattern", "stand_in", "counts"}
 MISSING = "(absent)"
@@ -53,16 +55,39 @@ class Stage:
 
 def stages(context: RunContext) -> tuple[list[Stage], dict[int, Stage]]:
     """The primary stages in order, and the shadows by the stage number they shadow."""
+    return stages_of(context.slots)
+
+
+def stages_of(slots: list[str]) -> tuple[list[Stage], dict[int, Stage]]:
     primary, shadows = [], {}
-    for slot in context.slots:
-        match = _SLOT.fullmatch(slot)
+    for slot in slots:
+        match = SLOT_NAME.fullmatch(slot)
         if match:
             stage = Stage(slot, int(match.group(2)), match.group(3))
-            if match.group(1) == "stage":
+            if match.group(1) == STAGE:
                 primary.append(stage)
             else:
                 shadows[stage.number] = stage
     return sorted(primary, key=lambda stage: stage.number), shadows
+
+
+WAVES_NOTE = ""  # waves() are the calls every run makes
+
+
+def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
+    """One wave per stage number, in order; a shadow runs in its stage's wave."""
+    primary, shadows = stages_of(slots)
+    waves = []
+    for stage in primary:
+        shadow = shadows.get(stage.number)
+        waves.append([Call(stage.key), Call(shadow.key)] if shadow else [Call(stage.key)])
+    return waves
+
+
+def slot_problems(names: list[str]) -> list[str]:
+    """What a chain's slots lack to run."""
+    primary, _ = stages_of(names)
+    return [] if primary else ["a chain needs at least one stage: slots named 'stage:1:<name>', 'stage:2:<name>', ..."]
 
 
 def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:

@@ -13,7 +13,7 @@ import random
 import re
 from typing import Any
 
-from . import Outcome, RunContext, StepSpec, StepState
+from . import Call, Outcome, RunContext, StepSpec, StepState
 
 SLOT_A, SLOT_B, SLOT_JUDGE = "advocate_a", "advocate_b", "judge"
 # Rebuttal steps render the advocate's rebuttal prompt (Agent.rebuttal_prompt).
@@ -67,6 +67,23 @@ def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
 
     verdicts = {verdict["key"]: verdict for verdict in judge.output["verdicts"]}
     return _final(context, planned, matches, verdicts)
+
+
+WAVES_NOTE = ""  # waves() are the calls every run makes
+
+
+def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
+    """The calls a document takes, wave by wave: both advocates, each rebuttal round
+    (the advocates' rebuttal prompts), the judge."""
+    advocates = [Call(name) for name in (SLOT_A, SLOT_B) if name in slots]
+    rebuttals = [Call(call.slot, REBUTTAL) for call in advocates]
+    return [advocates, *([rebuttals] * rebuttal_rounds), [Call(SLOT_JUDGE)]]
+
+
+def slot_problems(names: list[str]) -> list[str]:
+    """What a debate's slots lack to run."""
+    missing = [name for name in (SLOT_A, SLOT_B, SLOT_JUDGE) if name not in names]
+    return [f"a debate needs a slot named {', '.join(repr(name) for name in missing)}."] if missing else []
 
 
 def _rebuttal_inputs(number: int, own: list[dict], other: list[dict]) -> dict[str, Any]:

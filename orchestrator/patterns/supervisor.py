@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import Outcome, RunContext, StepSpec, StepState
+from . import Call, Outcome, RunContext, StepSpec, StepState
 
 COORDINATOR, ASSEMBLY = "coordinator", "assembly"
 SPECIALIST = "specialist:"
@@ -65,6 +65,25 @@ def decide(context: RunContext, steps: dict[str, StepState]) -> Outcome:
     if not assembly.succeeded:
         return Outcome(planned)
     return Outcome(planned, result=_result(context, coordinator.output, assembly.output, outputs, missing, skipped))
+
+
+# What an estimate from waves() must say of itself.
+WAVES_NOTE = "calls: every specialist counted; the coordinator may plan fewer"
+
+
+def waves(slots: list[str], rebuttal_rounds: int = 0) -> list[list[Call]]:
+    """Coordinator, then the specialists side by side, then assembly. Every
+    specialist is counted: the coordinator may plan fewer, so this is the ceiling
+    for a document that needs them all (WAVES_NOTE)."""
+    return [[Call(COORDINATOR)], [Call(name) for name in slots if name.startswith(SPECIALIST)], [Call(ASSEMBLY)]]
+
+
+def slot_problems(names: list[str]) -> list[str]:
+    """What a supervisor's slots lack to run."""
+    problems = [f"a supervisor needs a slot named {name!r}." for name in (COORDINATOR, ASSEMBLY) if name not in names]
+    if not any(name.startswith(SPECIALIST) and len(name) > len(SPECIALIST) for name in names):
+        problems.append("a supervisor needs at least one specialist: a slot named 'specialist:<name>'.")
+    return problems
 
 
 def specialists(context: RunContext) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from django.core.serializers.json import DjangoJSONEncoder
 
-from orchestrator.config_io import export_config
+from orchestrator.configuration.transfer import export_config
 
 
 class Command(BaseCommand):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator.config_io import ConfigError, import_config
+from orchestrator.configuration.transfer import ConfigError, import_config
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from .models import Pipeline, Step, month_start
+from orchestrator.models import Pipeline, Step, month_start
 
 MONTHS = 12
 

@@ -16,7 +16,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.extraction import ExtractionError
-from orchestrator.evaluation import import_set
+from insights.evaluation import import_set
 
 
 class Command(BaseCommand):

@@ -18,9 +18,10 @@ from django.utils.text import slugify
 
 from documents.ingest import ingest
 from documents.models import Document
+from orchestrator import engine
+from orchestrator.models import Pipeline, Run
 
-from . import engine
-from .models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet, Pipeline, Run
+from .models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet
 
 
 def start_evaluation(labelled_set: LabelledSet, pipeline: Pipeline, user=None, group: str = "") -> Evaluation:

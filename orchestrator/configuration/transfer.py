@@ -1,17 +1,17 @@
-"""Configuration as data: whether a pipeline could run (`pipeline_problems`), whether
-a rubric's criteria are well formed, and the JSON that `exportconfig` writes and
-`importconfig` reads (prompts and rubrics with all their versions, agents,
-pipelines with slots, the knowledge base, model prices)."""
+"""Configuration as JSON, for version control and moving between installations:
+`export_config` (what `exportconfig` writes) and `import_config` (what `importconfig`
+reads): prompts and rubrics with all their versions, agents, pipelines with slots,
+the knowledge base, model prices. An import is checked as the admin checks an
+edit (configuration.validation) and saves nothing when a check fails."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from numbers import Number
 from typing import Any
 
 from django.db import models, transaction
 
-from .models import (
+from orchestrator.models import (
     Agent,
     KnowledgeEntry,
     ModelPrice,
@@ -23,10 +23,7 @@ from .models import (
     RubricVersion,
 )
 
-# The chain decider's own slot pattern, so the check and the run agree on what a stage is.
-from .patterns.chain import _SLOT as CHAIN_SLOT
-from .patterns.debate import SLOT_A, SLOT_B, SLOT_JUDGE
-from .patterns.supervisor import ASSEMBLY, COORDINATOR, SPECIALIST
+from .validation import criteria_problems, pipeline_problems
 
 FORMAT = 1
 
@@ -37,112 +34,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-# --- Checks -----------------------------------------------------------------
-
-
-def pipeline_problems(
-    pipeline: Pipeline, slots: list[PipelineSlot] | None = None, _seen: frozenset = frozenset()
-) -> list[str]:
-    """Why `pipeline` could not run, one sentence each; empty when it could.
-
-    `slots` are the slots to judge when they are not saved yet (the admin's inline
-    forms); otherwise the pipeline's saved slots are read."""
-    if slots is None:
-        slots = list(pipeline.slots.select_related("agent__prompt", "agent__rebuttal_prompt", "subpipeline"))
-    names = [slot.name for slot in slots]
-    problems = [f"{pipeline.slug or 'This pipeline'}: {text}" for text in _pattern_problems(pipeline.pattern, names)]
-    priced = set(ModelPrice.objects.values_list("model", flat=True))
-    seen = _seen | {pipeline.pk}
-    for slot in slots:
-        where = f"Slot {slot.name!r}"
-        if slot.agent_id:
-            problems += [f"{where}: {text}" for text in _agent_problems(slot.agent, priced)]
-        elif slot.subpipeline_id:
-            held = slot.subpipeline
-            if pipeline.pk and (held.pk in seen or held.contains(pipeline)):
-                problems.append(
-                    f"{where}: pipeline {held.slug!r} holds this pipeline, directly or through another "
-                    "(a cycle of nested pipelines); give the slot an agent or another pipeline."
-                )
-            else:
-                problems += [
-                    f"{where} (pipeline {held.slug!r}): {text}" for text in pipeline_problems(held, None, seen)
-                ]
-        else:
-            problems.append(f"{where}: holds neither an agent nor a pipeline.")
-    return problems
-
-
-def _pattern_problems(pattern: str, names: list[str]) -> list[str]:
-    if pattern == Pipeline.Pattern.DEBATE:
-        missing = [name for name in (SLOT_A, SLOT_B, SLOT_JUDGE) if name not in names]
-        return [f"a debate needs a slot named {', '.join(repr(name) for name in missing)}."] if missing else []
-    if pattern == Pipeline.Pattern.SUPERVISOR:
-        problems = [
-            f"a supervisor needs a slot named {name!r}." for name in (COORDINATOR, ASSEMBLY) if name not in names
-        ]
-        if not any(name.startswith(SPECIALIST) and len(name) > len(SPECIALIST) for name in names):
-            problems.append("a supervisor needs at least one specialist: a slot named 'specialist:<name>'.")
-        return problems
-    if pattern == Pipeline.Pattern.CHAIN:
-        stages = [name for name in names if (match := CHAIN_SLOT.fullmatch(name)) and match.group(1) == "stage"]
-        return (
-            [] if stages else ["a chain needs at least one stage: slots named 'stage:1:<name>', 'stage:2:<name>', ..."]
-        )
-    return [f"unknown pattern {pattern!r}."]
-
-
-def _agent_problems(agent: Agent, priced: set[str]) -> list[str]:
-    problems = []
-    # The offline stand-in is free; any other provider's calls are priced per model,
-    # and an unpriced model would leave its runs' cost (and budgets) silently at zero.
-    if agent.provider_name() != "offline" and agent.model not in priced:
-        problems.append(
-            f"agent {agent.slug!r} uses model {agent.model!r}, which has no price: "
-            "add a Model price row for it or pick a known model."
-        )
-    for label, prompt in (("prompt", agent.prompt), ("rebuttal prompt", agent.rebuttal_prompt)):
-        if prompt is not None and prompt.active_id is None:
-            problems.append(
-                f"agent {agent.slug!r}: its {label} {prompt.slug!r} has no active version; save a version of it."
-            )
-    return problems
-
-
-def criteria_problems(criteria: Any) -> list[str]:
-    """What is wrong with a rubric version's criteria: a list of
-    {id, title, weight, applies_to, guidance} with unique ids and numeric weights."""
-    if not isinstance(criteria, list):
-        return ['Criteria must be a JSON list of objects, e.g. [{"id": "auto-renewal", "weight": 1, ...}].']
-    problems = []
-    seen: set[str] = set()
-    for number, item in enumerate(criteria, start=1):
-        where = f"Criterion {number}"
-        if not isinstance(item, dict):
-            problems.append(f"{where} must be an object with id, title, weight, applies_to and guidance.")
-            continue
-        ident = item.get("id")
-        if not isinstance(ident, str) or not ident.strip():
-            problems.append(f'{where} has no id: give it a short unique text id, e.g. "auto-renewal".')
-        elif ident in seen:
-            problems.append(f"{where}: the id {ident!r} is used twice; ids must be unique.")
-        else:
-            seen.add(ident)
-            where = f"Criterion {ident!r}"
-        if not isinstance(item.get("title", ""), str) or not item.get("title"):
-            problems.append(f"{where} has no title.")
-        weight = item.get("weight")
-        # bool is a Number too, and true as a weight is a typo, not a weight.
-        if not isinstance(weight, Number) or isinstance(weight, bool):
-            problems.append(f"{where}: the weight must be a number, not {weight!r}.")
-        applies_to = item.get("applies_to", [])
-        if not isinstance(applies_to, list) or not all(isinstance(kind, str) for kind in applies_to):
-            problems.append(f"{where}: applies_to must be a list of finding types.")
-        if not isinstance(item.get("guidance", ""), str):
-            problems.append(f"{where}: guidance must be text.")
-    return problems
 
 
 # --- Export -----------------------------------------------------------------
@@ -162,28 +53,23 @@ def _plain(obj: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     return values
 
 
+def _versioned(model: type[Prompt] | type[Rubric]) -> list[dict[str, Any]]:
+    """Prompts or rubrics, each with all its versions by number and which one is active."""
+    rows = []
+    for parent in model.objects.select_related("active").prefetch_related("versions").order_by("slug"):
+        versions = sorted(parent.versions.all(), key=lambda version: version.number)
+        rows.append(
+            {
+                **_plain(parent),
+                "active": parent.active.number if parent.active else None,
+                "versions": [_plain(version) for version in versions],
+            }
+        )
+    return rows
+
+
 def export_config() -> dict[str, Any]:
     """Everything an admin configures, as JSON-ready data, in a stable order."""
-    prompts = []
-    for prompt in Prompt.objects.select_related("active").prefetch_related("versions").order_by("slug"):
-        versions = sorted(prompt.versions.all(), key=lambda version: version.number)
-        prompts.append(
-            {
-                **_plain(prompt),
-                "active": prompt.active.number if prompt.active else None,
-                "versions": [_plain(version) for version in versions],
-            }
-        )
-    rubrics = []
-    for rubric in Rubric.objects.select_related("active").prefetch_related("versions").order_by("slug"):
-        versions = sorted(rubric.versions.all(), key=lambda version: version.number)
-        rubrics.append(
-            {
-                **_plain(rubric),
-                "active": rubric.active.number if rubric.active else None,
-                "versions": [_plain(version) for version in versions],
-            }
-        )
     agents = [
         {
             **_plain(agent),
@@ -214,8 +100,8 @@ def export_config() -> dict[str, Any]:
         "format": FORMAT,
         "model_prices": [_plain(price) for price in ModelPrice.objects.order_by("model")],
         "knowledge": [_plain(entry) for entry in KnowledgeEntry.objects.order_by("name")],
-        "prompts": prompts,
-        "rubrics": rubrics,
+        "prompts": _versioned(Prompt),
+        "rubrics": _versioned(Rubric),
         "agents": agents,
         "pipelines": pipelines,
     }

@@ -13,17 +13,21 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from django import forms
 from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Length
 
 from documents.models import Document
+from orchestrator import patterns
+from orchestrator.engine import render
+from orchestrator.llm import ProviderError, Request, estimate_tokens
+from orchestrator.models import Agent, ModelPrice, Pipeline, PipelineSlot, Run, Step
+from orchestrator.patterns import Call
 
-from .engine import render
-from .llm import ProviderError, Request, estimate_tokens
-from .models import Agent, ModelPrice, Pipeline, PipelineSlot, Run, Step
+if TYPE_CHECKING:
+    from .forms import EstimateForm
 
 DEFAULT_VOLUME = 5000
 # Journey 5's "typical contract", for a deployment with no documents yet.
@@ -36,7 +40,6 @@ RECENT_RUNS = 50
 RECENT_DOCUMENTS = 200
 # Fewer succeeded steps than this is an anecdote, not a distribution.
 MIN_HISTORY = 3
-MAX_NESTING = 4
 FINISHED_OK = [Run.Status.DONE, Run.Status.NEEDS_REVIEW, Run.Status.REVIEWED]
 
 
@@ -48,14 +51,6 @@ class Size:
     tokens: int
     basis: str
     text: str = ""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One model call a pattern makes: which slot, with which of its agent's prompts."""
-
-    slot: str
-    prompt_kind: str = ""
 
 
 @dataclass
@@ -191,50 +186,22 @@ def typical_size() -> Size:
 
 
 # --- the shape of each pattern: which calls, in which waves -------------------------
-# One small function per pattern. Calls per document and the latency floor both
-# follow from it; a pattern without one is taken to call each slot once, in order.
+# Each pattern module says (its waves()); calls per document and the latency floor
+# both follow from it. A pattern without a module is taken to call each slot once, in order.
 
 
-def _debate_waves(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
-    advocates = [Call(name) for name in ("advocate_a", "advocate_b") if name in slots]
-    rebuttals = [Call(call.slot, Step.PromptKind.REBUTTAL) for call in advocates]
-    return [advocates, *([rebuttals] * pipeline.rebuttal_rounds), [Call("judge")]]
-
-
-def _supervisor_waves(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
-    # Every specialist is counted: the coordinator may plan fewer, so this is the
-    # ceiling for a document that needs them all.
-    specialists = [Call(name) for name in slots if name.startswith("specialist:")]
-    return [[Call("coordinator")], specialists, [Call("assembly")]]
-
-
-def _chain_waves(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
-    # stage:<n>:<name> one after another; shadow:<n>:<name> runs beside its stage.
-    by_number: dict[int, list[Call]] = {}
-    for name in slots:
-        kind, _, rest = name.partition(":")
-        number = rest.split(":", 1)[0]
-        if kind in ("stage", "shadow") and number.isdigit():
-            by_number.setdefault(int(number), []).append(Call(name))
-    return [by_number[number] for number in sorted(by_number)]
-
-
-def _one_call_per_slot(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
+def _one_call_per_slot(slots: list[str]) -> list[list[Call]]:
     return [[Call(name)] for name in slots]
-
-
-WAVES = {
-    Pipeline.Pattern.DEBATE: _debate_waves,
-    Pipeline.Pattern.SUPERVISOR: _supervisor_waves,
-    Pipeline.Pattern.CHAIN: _chain_waves,
-}
 
 
 def waves_for(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
     """The pattern's waves, keeping only calls to slots the pipeline has filled."""
-    waves = WAVES.get(pipeline.pattern, _one_call_per_slot)(pipeline, slots)
+    try:
+        waves = patterns.pattern(pipeline.pattern).waves(slots, pipeline.rebuttal_rounds)
+    except KeyError:
+        waves = _one_call_per_slot(slots)
     waves = [[call for call in wave if call.slot in slots] for wave in waves]
-    return [wave for wave in waves if wave] or _one_call_per_slot(pipeline, slots)
+    return [wave for wave in waves if wave] or _one_call_per_slot(slots)
 
 
 # --- the estimate -----------------------------------------------------------------
@@ -279,14 +246,13 @@ def estimate_pipeline(
         slot = slots[name]
         if slot.agent is not None:
             estimates[name] = _agent_estimate(slot, slot_calls, size, criteria, prices, counted)
-        elif depth < MAX_NESTING:
+        elif depth < patterns.MAX_NESTING:
             held = estimate_pipeline(slot.subpipeline, size, volume, prices=prices, counted=counted, depth=depth + 1)
             estimates[name] = _held_estimate(slot, len(slot_calls), held)
 
     latency_ms, latency_basis = _latency(pipeline, waves, estimates, list(slots.values()))
-    notes = []
-    if pipeline.pattern == Pipeline.Pattern.SUPERVISOR:
-        notes.append("calls: every specialist counted; the coordinator may plan fewer")
+    shape = patterns.PATTERNS.get(pipeline.pattern)
+    notes = [shape.WAVES_NOTE] if shape and shape.WAVES_NOTE else []
     return Estimate(
         pipeline=pipeline,
         size=size,
@@ -310,7 +276,7 @@ def _agent_estimate(
     agent = slot.agent
     input_tokens, input_basis = 0, ""
     for call in calls:
-        tokens, input_basis = input_tokens_per_call(agent, call.prompt_kind, size, criteria, counted)
+        tokens, input_basis = input_tokens_per_call(agent, call.prompt, size, criteria, counted)
         input_tokens += tokens
     p50, p90, output_kind, output_basis = output_tokens_per_call(agent)
     price = prices.get(agent.model)
@@ -373,7 +339,7 @@ def input_tokens_per_call(agent: Agent, prompt_kind: str, size: Size, criteria: 
 
 
 def _count_with_anthropic(agent: Agent, system: str, message: str) -> int | None:
-    from .llm.anthropic import count_tokens
+    from orchestrator.llm.anthropic import count_tokens
 
     request = Request(
         system=system,
@@ -451,59 +417,6 @@ def percentile(values: list[int], q: float) -> int:
     """Nearest rank: a value that actually occurred, never one in between."""
     ordered = sorted(values)
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
-
-
-# --- the estimator page's form ----------------------------------------------------
-
-
-class EstimateForm(forms.Form):
-    """A document, or a size in pages or tokens (else a typical document), and a
-    monthly volume."""
-
-    document = forms.ModelChoiceField(
-        Document.objects.all(), required=False, empty_label="A typical document (from your uploads)"
-    )
-    pages = forms.IntegerField(required=False, min_value=1, max_value=10_000)
-    tokens = forms.IntegerField(required=False, min_value=1, max_value=10_000_000, label="or tokens")
-    volume = forms.IntegerField(
-        required=False, min_value=1, max_value=100_000_000, initial=DEFAULT_VOLUME, label="Documents a month"
-    )
-    # Set by the upload page: estimate only the pipeline about to run. Absent: all active ones.
-    pipeline = forms.ModelChoiceField(Pipeline.objects.filter(is_active=True), required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The menu lists recent documents only (a deployment may hold thousands);
-        # any document id still validates, and a chosen older one is kept listed.
-        field = self.fields["document"]
-        shown = Document.objects.only("pk", "original_name")
-        chosen = str(self.data.get("document", ""))
-        recent = list(shown[:100])
-        if chosen.isdigit() and all(document.pk != int(chosen) for document in recent):
-            recent += list(shown.filter(pk=int(chosen)))
-        field.widget.choices = [("", field.empty_label)] + [(d.pk, d.original_name) for d in recent]
-
-    def chosen_size(self) -> Size:
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
-        if data.get("document"):
-            return size_of_document(data["document"])
-        if data.get("tokens"):
-            return size_from_tokens(data["tokens"])
-        if data.get("pages"):
-            return size_from_pages(data["pages"])
-        return typical_size()
-
-    def chosen_volume(self) -> int:
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
-        return data.get("volume") or DEFAULT_VOLUME
-
-    def chosen_pipelines(self):
-        """The active pipelines to estimate; none when the upload page says no run will start."""
-        active = Pipeline.objects.filter(is_active=True).select_related("rubric__active")
-        if "pipeline" not in self.data:
-            return active
-        chosen = self.cleaned_data.get("pipeline") if self.is_valid() else None
-        return active.filter(pk=chosen.pk) if chosen else active.none()
 
 
 def estimate_context(form: EstimateForm) -> dict:

@@ -4,27 +4,16 @@ them (server-drawn SVG: no chart library, no CDN)."""
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Aggregate, Count, F, FloatField, Func, IntegerField, Q, Sum
+from django.db.models import Count, F, FloatField, Func, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
+from orchestrator.models import Pipeline, Run
+from review.aggregates import Percentile
 from review.models import Decision
 
-from .models import Pipeline, Run
-
 CHART_WIDTH, CHART_HEIGHT = 300, 90
-
-
-class Percentile(Aggregate):
-    """PostgreSQL's PERCENTILE_CONT(fraction) WITHIN GROUP (ORDER BY expr)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, fraction: float, **extra):
-        super().__init__(expression, fraction=float(fraction), **extra)
 
 
 def _seconds(start: str, end: str) -> Func:
@@ -49,10 +38,12 @@ class Day:
 
 
 def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list[Day]:
+    """The pipeline's figures for each of the `days` days up to `today` (default: the
+    local date now), oldest first; a day without runs has counts of 0 and no rates."""
     today = today or timezone.localdate()
     since = today - timedelta(days=days - 1)
     rows = (
-        Run.objects.filter(pipeline=pipeline, created_at__date__gte=since)
+        Run.objects.filter(pipeline=pipeline, created_at__date__range=(since, today))
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
@@ -67,7 +58,7 @@ def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list
         )
     )
     by_day = {row["day"]: row for row in rows}
-    overturns = _overturns_by_day(pipeline, since)
+    overturns = _overturns_by_day(pipeline, since, today)
     series = []
     for offset in range(days):
         day = since + timedelta(days=offset)
@@ -93,14 +84,14 @@ def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list
     return series
 
 
-def _overturns_by_day(pipeline: Pipeline, since: date) -> dict[date, tuple[int, int]]:
+def _overturns_by_day(pipeline: Pipeline, since: date, until: date) -> dict[date, tuple[int, int]]:
     """(decisions that went against the judge, decisions on disagreements), per
     day. Audit samples are left out: there the judge only confirmed an agreement."""
     rows = (
         Decision.objects.filter(
             item__run__pipeline=pipeline,
             item__reason="disagreement",
-            created_at__date__gte=since,
+            created_at__date__range=(since, until),
             superseded_by__isnull=True,
         )
         .annotate(day=TruncDate("created_at"))

@@ -13,8 +13,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import evaluation
-from orchestrator.models import LabelledSet, Pipeline
+from insights import evaluation
+from insights.models import LabelledSet
+from orchestrator.models import Pipeline
 
 COLUMNS = ["pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement"]
 
