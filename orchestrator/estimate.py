@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.db.models.functions import Length
 
 from documents.models import Document
+from orchestrator.llm import Usage
+from orchestrator.llm.prices import Price
 
 from .engine import render
 from .llm import ProviderError, Request, estimate_tokens
@@ -241,7 +243,7 @@ def waves_for(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
 
 
 def estimate_pipelines(pipelines, size: Size, volume: int = DEFAULT_VOLUME) -> list[Estimate]:
-    prices = {price.model: price for price in ModelPrice.objects.all()}
+    prices = {row.model: row.as_price() for row in ModelPrice.objects.all()}
     counted: dict = {}
     return [estimate_pipeline(pipeline, size, volume, prices=prices, counted=counted) for pipeline in pipelines]
 
@@ -251,7 +253,7 @@ def estimate_pipeline(
     size: Size,
     volume: int = DEFAULT_VOLUME,
     *,
-    prices: dict[str, ModelPrice] | None = None,
+    prices: dict[str, Price] | None = None,
     counted: dict | None = None,
     depth: int = 0,
 ) -> Estimate:
@@ -259,7 +261,7 @@ def estimate_pipeline(
     it answers at all) are shared across the pipelines of one page, so each is
     looked up once and an unreachable API is waited on once."""
     if prices is None:
-        prices = {price.model: price for price in ModelPrice.objects.all()}
+        prices = {row.model: row.as_price() for row in ModelPrice.objects.all()}
     counted = {} if counted is None else counted
     slots = {
         slot.name: slot
@@ -304,7 +306,7 @@ def _agent_estimate(
     calls: list[Call],
     size: Size,
     criteria: list,
-    prices: dict[str, ModelPrice],
+    prices: dict[str, Price],
     counted: dict,
 ) -> SlotEstimate:
     agent = slot.agent
@@ -323,8 +325,8 @@ def _agent_estimate(
         input_tokens=input_tokens,
         output_p50=p50 * n,
         output_p90=p90 * n,
-        cost_p50=price.cost(input_tokens, p50 * n) if price else None,
-        cost_p90=price.cost(input_tokens, p90 * n) if price else None,
+        cost_p50=price.cost(Usage(input_tokens=input_tokens, output_tokens=p50 * n)) if price else None,
+        cost_p90=price.cost(Usage(input_tokens=input_tokens, output_tokens=p90 * n)) if price else None,
         input_basis=input_basis,
         output_basis=output_basis,
         latency_ms=median_latency_ms(agent),
