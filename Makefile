@@ -34,7 +34,7 @@ chromium:
 # static files from the source tree.
 TEST_VAR ?= $(CURDIR)/var/test
 test: $(VENV)/.installed chromium
-	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
+	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false $(PY) -m config.embedded $(PY) -m pytest --basetemp=$(TEST_VAR)/pytest-tmp $(PYTEST_ARGS)
 
 # A benchmark, not a test: prints a table and writes var/bench/latest.json.
 # `make bench ARGS=pages` runs one module.

@@ -56,8 +56,7 @@ def noop() -> None:
 def run() -> dict:
     from django.conf import settings
 
-    from orchestrator.demo.seed import seed_chain_pipeline, seed_debate_pipeline, seed_supervisor_pipelines
-    from orchestrator.llm.prices import seed_prices
+    from orchestrator.demo.seed import seed_chain_pipeline, seed_debate_pipeline, seed_prices, seed_supervisor_pipelines
 
     seed_prices()
     seed_debate_pipeline()

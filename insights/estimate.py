@@ -22,7 +22,8 @@ from django.db.models.functions import Length
 from documents.models import Document
 from orchestrator import patterns
 from orchestrator.engine import render
-from orchestrator.llm import ProviderError, Request, estimate_tokens
+from orchestrator.llm import ProviderError, Request, Usage, estimate_tokens
+from orchestrator.llm.prices import Price
 from orchestrator.models import Agent, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from orchestrator.patterns import Call
 
@@ -208,7 +209,7 @@ def waves_for(pipeline: Pipeline, slots: list[str]) -> list[list[Call]]:
 
 
 def estimate_pipelines(pipelines, size: Size, volume: int = DEFAULT_VOLUME) -> list[Estimate]:
-    prices = {price.model: price for price in ModelPrice.objects.all()}
+    prices = {row.model: row.as_price() for row in ModelPrice.objects.all()}
     counted: dict = {}
     return [estimate_pipeline(pipeline, size, volume, prices=prices, counted=counted) for pipeline in pipelines]
 
@@ -218,7 +219,7 @@ def estimate_pipeline(
     size: Size,
     volume: int = DEFAULT_VOLUME,
     *,
-    prices: dict[str, ModelPrice] | None = None,
+    prices: dict[str, Price] | None = None,
     counted: dict | None = None,
     depth: int = 0,
 ) -> Estimate:
@@ -226,7 +227,7 @@ def estimate_pipeline(
     it answers at all) are shared across the pipelines of one page, so each is
     looked up once and an unreachable API is waited on once."""
     if prices is None:
-        prices = {price.model: price for price in ModelPrice.objects.all()}
+        prices = {row.model: row.as_price() for row in ModelPrice.objects.all()}
     counted = {} if counted is None else counted
     slots = {
         slot.name: slot
@@ -270,7 +271,7 @@ def _agent_estimate(
     calls: list[Call],
     size: Size,
     criteria: list,
-    prices: dict[str, ModelPrice],
+    prices: dict[str, Price],
     counted: dict,
 ) -> SlotEstimate:
     agent = slot.agent
@@ -289,8 +290,8 @@ def _agent_estimate(
         input_tokens=input_tokens,
         output_p50=p50 * n,
         output_p90=p90 * n,
-        cost_p50=price.cost(input_tokens, p50 * n) if price else None,
-        cost_p90=price.cost(input_tokens, p90 * n) if price else None,
+        cost_p50=price.cost(Usage(input_tokens=input_tokens, output_tokens=p50 * n)) if price else None,
+        cost_p90=price.cost(Usage(input_tokens=input_tokens, output_tokens=p90 * n)) if price else None,
         input_basis=input_basis,
         output_basis=output_basis,
         latency_ms=median_latency_ms(agent),

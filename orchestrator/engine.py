@@ -473,15 +473,14 @@ def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> No
     usage = completion.usage
     step.input_tokens += usage.input_tokens
     step.output_tokens += usage.output_tokens
-    step.cache_write_tokens += usage.cache_write_tokens
+    # One column for both caches' writes; the cost below tells their rates apart.
+    step.cache_write_tokens += usage.cache_write_tokens + usage.cache_write_1h_tokens
     step.cache_read_tokens += usage.cache_read_tokens
     step.latency_ms = (step.latency_ms or 0) + completion.latency_ms
-    price = ModelPrice.objects.filter(model=completion.model).first()
+    price = ModelPrice.price_for(completion.model)
     if price is not None:
-        step.cost += price.cost(
-            usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens, batch=batch
-        )
-        step.price = {**price.rates(), "batch": batch}
+        step.cost += price.cost(usage, batch=batch)
+        step.price = {"model": completion.model, **price.as_record(), "batch": batch}
     step.model = completion.model
 
 

@@ -1,6 +1,7 @@
 """Pipelines and their parts (agents, prompts, rubrics, prices) and what running
 them leaves behind: runs and their steps, the trace of every agent call."""
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +12,8 @@ from django.db import models
 from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
+
+from orchestrator.llm.prices import Price
 
 from .patterns import MAX_NESTING
 
@@ -40,25 +43,15 @@ class ModelPrice(models.Model):
     def __str__(self) -> str:
         return self.model
 
-    def cost(
-        self, input_tokens: int, output_tokens: int, cache_write: int = 0, cache_read: int = 0, *, batch: bool = False
-    ) -> Decimal:
-        total = (
-            input_tokens * self.input_per_mtok
-            + output_tokens * self.output_per_mtok
-            + cache_write * self.cache_write_per_mtok
-            + cache_read * self.cache_read_per_mtok
-        )
-        if batch:
-            total *= self.batch_discount
-        return (total / Decimal(1_000_000)).quantize(Decimal("0.000001"))
+    @classmethod
+    def price_for(cls, model: str) -> Price | None:
+        """What calls to `model` cost now; None when it has no row (a self-hosted
+        model, say), and such calls are recorded without a charge."""
+        row = cls.objects.filter(model=model).first()
+        return row.as_price() if row else None
 
-    def rates(self) -> dict[str, str]:
-        """The rates as charged, for a step to keep: a later price change must
-        not rewrite what past steps cost."""
-        fields = ["input_per_mtok", "output_per_mtok", "cache_write_per_mtok", "cache_write_1h_per_mtok",
-                  "cache_read_per_mtok", "batch_discount"]  # fmt: skip
-        return {"model": self.model, **{name: str(getattr(self, name)) for name in fields}}
+    def as_price(self) -> Price:
+        return Price(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Price)})
 
 
 class Versioned(models.Model):
@@ -502,7 +495,8 @@ class Step(models.Model):
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
-    # The ModelPrice rates this step was charged at (ModelPrice.rates()), kept with it.
+    # The rates this step was charged at (Price.as_record(), with the model and
+    # whether at the batch discount), kept with it.
     price = models.JSONField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     job_id = models.CharField(max_length=100, blank=True)
@@ -541,4 +535,3 @@ class Step(models.Model):
                 "error": str(error) if error else "",
             },
         ]
-

@@ -224,8 +224,7 @@ def make_document(db):
 
 @pytest.fixture
 def debate_pipeline(db):
-    from orchestrator.demo.seed import seed_debate_pipeline
-    from orchestrator.llm.prices import seed_prices
+    from orchestrator.demo.seed import seed_debate_pipeline, seed_prices
 
     seed_prices()
     return seed_debate_pipeline()
@@ -234,8 +233,7 @@ def debate_pipeline(db):
 @pytest.fixture
 def supervisor_pipeline(db):
     """document-supervisor: coordinator, four specialists, assembler."""
-    from orchestrator.demo.seed import seed_supervisor_pipelines
-    from orchestrator.llm.prices import seed_prices
+    from orchestrator.demo.seed import seed_prices, seed_supervisor_pipelines
 
     seed_prices()
     return seed_supervisor_pipelines()[0]
@@ -252,8 +250,7 @@ def contract_supervisor(supervisor_pipeline):
 @pytest.fixture
 def chain_pipeline(db):
     """extraction-chain: extract, normalize (with a shadow), enrich, format; and the knowledge base."""
-    from orchestrator.demo.seed import seed_chain_pipeline
-    from orchestrator.llm.prices import seed_prices
+    from orchestrator.demo.seed import seed_chain_pipeline, seed_prices
 
     seed_prices()
     return seed_chain_pipeline()

@@ -44,10 +44,21 @@ def message_body(
     output_tokens: int = 20,
     cache_creation_input_tokens: int = 0,
     cache_read_input_tokens: int = 0,
+    cache_creation: dict[str, int] | None = None,
     model: str = "claude-haiku-4-5",
     stop_reason: str = "end_turn",
 ) -> dict[str, Any]:
-    """A successful Messages API reply with one text block."""
+    """A successful Messages API reply with one text block. `cache_creation`, when
+    given, splits the cache writes by lifetime as the API does:
+    {"ephemeral_5m_input_tokens": n, "ephemeral_1h_input_tokens": m}."""
+    usage: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": cache_creation_input_tokens,
+        "cache_read_input_tokens": cache_read_input_tokens,
+    }
+    if cache_creation is not None:
+        usage["cache_creation"] = cache_creation
     return {
         "id": "msg_test",
         "type": "message",
@@ -56,12 +67,7 @@ def message_body(
         "content": [{"type": "text", "text": text}],
         "stop_reason": stop_reason,
         "stop_sequence": None,
-        "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": cache_creation_input_tokens,
-            "cache_read_input_tokens": cache_read_input_tokens,
-        },
+        "usage": usage,
     }
 
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from orchestrator.llm import PermanentError, Request, estimate_tokens, get_provider
-from orchestrator.llm.clauses import split_sentences
-from orchestrator.llm.offline import parse_latency
+from orchestrator.llm.offline.clauses import split_sentences
+from orchestrator.llm.offline.provider import parse_latency
 from orchestrator.patterns.schemas import FINDINGS, JUDGEMENT
 
 CONTRACT = """MASTER SERVICES AGREEMENT

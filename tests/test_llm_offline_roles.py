@@ -9,9 +9,9 @@ import pytest
 
 from orchestrator.demo.documents import CONTRACT, INVOICE_DE, INVOICE_EN, LETTER
 from orchestrator.llm import PermanentError, Request, get_provider
-from orchestrator.llm.clauses import split_clauses
-from orchestrator.llm.fields import find_amounts, find_ibans, find_parties, parse_date, parse_number
-from orchestrator.llm.layout import classify, language, page_count
+from orchestrator.llm.offline.clauses import split_clauses
+from orchestrator.llm.offline.fields import find_amounts, find_ibans, find_parties, parse_date, parse_number
+from orchestrator.llm.offline.layout import classify, language, page_count
 from orchestrator.patterns import schemas
 
 ALL = ["financial", "entities", "clauses", "metadata"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 
@@ -10,10 +11,11 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from config.roles import ADMIN, ANALYST, REVIEWER
-from orchestrator.llm.prices import seed_prices
+from orchestrator.llm.prices import SEED_PRICES
 from orchestrator.models import (
     Agent,
     KnowledgeEntry,
+    ModelPrice,
     Pipeline,
     PipelineSlot,
     Prompt,
@@ -179,6 +181,16 @@ def seed_chain_pipeline() -> Pipeline:
         "rate is on this page.",
         pattern=Pipeline.Pattern.CHAIN,
     )
+
+
+def seed_prices() -> int:
+    """Add a ModelPrice row for every seed price that is missing; returns how
+    many were added. Rows that exist are left alone: `make run` seeds on every
+    start, and an admin's edited price must survive it."""
+    added = 0
+    for model, price in SEED_PRICES.items():
+        added += ModelPrice.objects.get_or_create(model=model, defaults=dataclasses.asdict(price))[1]
+    return added
 
 
 @transaction.atomic

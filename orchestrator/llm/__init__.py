@@ -1,11 +1,15 @@
 """The model layer: one small interface, a request in and a completion out.
 
 A provider is a class with a `complete(request) -> Completion` method and its
-capabilities as class attributes. Providers are registered by name in PROVIDERS.
+capabilities as class attributes. Providers are registered by name in PROVIDERS:
+anthropic.py and openai_compat.py call real models through their SDKs (and read
+HTTP errors the same way, retries.py); offline/ is the rule-based stand-in that
+needs no model at all. prices.py turns a completion's Usage into dollars.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,9 +56,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of each kind one call was billed for, apart: input_tokens excludes
+    the cached ones, so Price.cost charges each at its own rate, once."""
+
     input_tokens: int = 0
     output_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # written to the 5-minute cache
+    cache_write_1h_tokens: int = 0  # written to the 1-hour cache, at its dearer rate
     cache_read_tokens: int = 0
 
 
@@ -92,6 +100,15 @@ def get_provider(name: str) -> Provider:
         return import_string(PROVIDERS[name])()
     except KeyError:
         raise PermanentError(f"Unknown model provider {name!r}; known: {', '.join(PROVIDERS)}") from None
+
+
+def parse_json(text: str) -> Any:
+    """A model's reply as JSON, or None so the engine can retry with a correction
+    (it tells the model its reply was not valid JSON)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def estimate_tokens(text: str) -> int:

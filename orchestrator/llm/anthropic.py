@@ -6,18 +6,15 @@ in batch mode (orchestrator.runs.batches)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import anthropic
 from django.conf import settings
 
-from . import Completion, PermanentError, ProviderError, Request, TransientError, Usage
-from .retries import retry_after_s
+from . import Completion, PermanentError, ProviderError, Request, TransientError, Usage, parse_json
+from .retries import status_error
 
-# 408 and 409 are the API's "try again" among the 4xx; everything else 4xx is final.
-_TRANSIENT_STATUS = {408, 409, 429}
 # Counting tokens is a nicety of the estimator page: it must not hold the page up.
 COUNT_TIMEOUT_S = 5.0
 
@@ -41,7 +38,7 @@ class AnthropicProvider:
 def _completion(message: anthropic.types.Message, model: str, latency_ms: int) -> Completion:
     raw_text = "".join(block.text for block in message.content if block.type == "text")
     return Completion(
-        output=_parse_json(raw_text),
+        output=parse_json(raw_text),
         raw_text=raw_text,
         usage=_usage(message.usage),
         latency_ms=latency_ms,
@@ -104,9 +101,9 @@ def count_tokens(request: Request) -> int:
 def _client(timeout_s: float) -> anthropic.Anthropic:
     if not settings.ANTHROPIC_API_KEY:
         raise PermanentError("ANTHROPIC_API_KEY is not set; set it, or use the offline provider")
-    # max_retries=0: the SDK would sleep out any retry-after however long (a
-    # worker stalled for an hour); the engine retries instead, with a capped wait,
-    # and records each attempt on the step.
+    # max_retries=0: SDK 2.13 would sleep out any retry-after however long (a worker
+    # stalled for an hour) and hide its attempts; the engine's loop retries instead,
+    # with a capped wait (retries.py), and records each attempt on the step.
     return anthropic.Anthropic(
         api_key=settings.ANTHROPIC_API_KEY,
         base_url=settings.ANTHROPIC_BASE_URL,
@@ -138,35 +135,28 @@ def _provider_error(exc: anthropic.AnthropicError) -> ProviderError:
     if isinstance(exc, anthropic.APIConnectionError):  # includes APITimeoutError
         return TransientError(_describe(exc))
     if isinstance(exc, anthropic.APIStatusError):
-        headers = exc.response.headers
-        # The API's own verdict, where it gives one, beats our reading of the status.
-        should_retry = headers.get("x-should-retry")
-        transient = exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
-        if should_retry in ("true", "false"):
-            transient = should_retry == "true"
-        if transient:
-            return TransientError(_describe(exc), retry_after=retry_after_s(headers))
-        return PermanentError(_describe(exc))
+        return status_error(exc.status_code, exc.response.headers, _describe(exc))
     # Anything else the SDK raises (a reply it cannot parse, a setup problem)
     # will fail the same way again.
     return PermanentError(f"Anthropic SDK error: {exc}")
 
 
-def _parse_json(text: str) -> Any:
-    """The reply as JSON, or None so the engine can retry with a correction."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _usage(usage: anthropic.types.Usage) -> Usage:
     # The API counts cache writes and reads apart from input_tokens, so each is
-    # priced at its own rate (ModelPrice.cost) with no double counting.
+    # priced at its own rate (Price.cost) with no double counting.
+    written_5m = usage.cache_creation_input_tokens or 0
+    written_1h = 0
+    # cache_creation splits the writes by cache lifetime; the 1-hour cache costs
+    # more. Without it (older API versions) every write is taken as 5-minute,
+    # the lifetime this app asks for.
+    if usage.cache_creation is not None:
+        written_5m = usage.cache_creation.ephemeral_5m_input_tokens or 0
+        written_1h = usage.cache_creation.ephemeral_1h_input_tokens or 0
     return Usage(
         input_tokens=usage.input_tokens or 0,
         output_tokens=usage.output_tokens or 0,
-        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        cache_write_tokens=written_5m,
+        cache_write_1h_tokens=written_1h,
         cache_read_tokens=usage.cache_read_input_tokens or 0,
     )
 

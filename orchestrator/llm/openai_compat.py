@@ -9,7 +9,6 @@ servers ignore it; any placeholder will do).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
@@ -17,10 +16,9 @@ from typing import Any
 import openai
 from django.conf import settings
 
-from . import Completion, PermanentError, ProviderError, Request, TransientError, Usage, estimate_tokens
-from .retries import retry_after_s
+from . import Completion, PermanentError, ProviderError, Request, TransientError, Usage, estimate_tokens, parse_json
+from .retries import status_error
 
-_TRANSIENT_STATUS = {408, 409, 429}
 # The SDK refuses to start without a key; local servers accept any.
 _PLACEHOLDER_KEY = "unused"
 
@@ -43,7 +41,7 @@ class OpenAICompatibleProvider:
             raise PermanentError("The OpenAI-compatible server replied with no choices")
         raw_text = response.choices[0].message.content or ""
         return Completion(
-            output=_parse_json(raw_text),
+            output=parse_json(raw_text),
             raw_text=raw_text,
             usage=_usage(response.usage, request, raw_text),
             latency_ms=latency_ms,
@@ -59,8 +57,8 @@ def _client(timeout_s: float) -> openai.OpenAI:
             "OPENAI_BASE_URL is not set; point it at your server (e.g. http://localhost:8000/v1 for vLLM, "
             "http://localhost:11434/v1 for Ollama)"
         )
-    # max_retries=0 for the same reason as the Anthropic provider: the engine
-    # retries with a capped wait and records every attempt.
+    # max_retries=0, as for the Anthropic provider: the engine's loop is the only
+    # one that retries, with a capped wait, and it records every attempt.
     return openai.OpenAI(api_key=api_key or _PLACEHOLDER_KEY, base_url=base_url, max_retries=0, timeout=timeout_s)
 
 
@@ -92,11 +90,8 @@ def _provider_error(exc: openai.OpenAIError) -> ProviderError:
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return TransientError(f"OpenAI-compatible server unreachable: {exc.message}")
     if isinstance(exc, openai.APIStatusError):
-        detail = _api_message(exc)
-        message = f"OpenAI-compatible API {exc.status_code}: {detail}"
-        if exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500:
-            return TransientError(message, retry_after=retry_after_s(exc.response.headers))
-        return PermanentError(message)
+        message = f"OpenAI-compatible API {exc.status_code}: {_api_message(exc)}"
+        return status_error(exc.status_code, exc.response.headers, message)
     return PermanentError(f"OpenAI SDK error: {exc}")
 
 
@@ -111,14 +106,6 @@ def _api_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def _parse_json(text: str) -> Any:
-    """The reply as JSON, or None so the engine can retry with a correction."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
 def _usage(usage: Any, request: Request, raw_text: str) -> Usage:
     if usage is None:
         # Some llama.cpp builds omit usage: an estimate beats recording nothing.
@@ -128,7 +115,7 @@ def _usage(usage: Any, request: Request, raw_text: str) -> Usage:
     cached = (details.cached_tokens or 0) if details else 0
     written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
     # prompt_tokens includes the cached (and cache-written) tokens, unlike
-    # Anthropic's input_tokens: they come off it here, or ModelPrice.cost would
+    # Anthropic's input_tokens: they come off it here, or Price.cost would
     # charge them twice.
     return Usage(
         input_tokens=max(0, (usage.prompt_tokens or 0) - cached - written),

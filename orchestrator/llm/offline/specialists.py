@@ -20,7 +20,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from . import PermanentError, clauses, fields, layout
+from orchestrator.llm import PermanentError
+
+from . import clauses, fields, layout
 
 PLANS = {
     "invoice": [

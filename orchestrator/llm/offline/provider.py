@@ -27,7 +27,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from . import Completion, PermanentError, Request, Usage, clauses, estimate_tokens, specialists
+from orchestrator.llm import Completion, PermanentError, Request, Usage, estimate_tokens
+
+from . import clauses, specialists
 
 # The lowest tier each profile flags at first, and the lowest it holds to under rebuttal.
 PROFILES = {
