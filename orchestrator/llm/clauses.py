@@ -626,6 +626,20 @@ def _heading_like(text: str) -> bool:
     return text.lstrip()[:1].isupper() or text.isupper()
 
 
+_DETERMINERS = {
+    "the", "this", "that", "these", "each", "either", "neither", "any", "all", "no", "le", "la", "les", "el", "los",
+    "las", "der", "die", "das", "de", "het", "il", "lo", "gli", "un", "une", "ein", "eine", "a", "an",
+}  # fmt: skip
+
+
+def _not_a_short_sentence(text: str) -> bool:
+    """ "The laws of Ireland apply." is a sentence; "Confidentiality." and "Return of Information" are headings."""
+    if not text.rstrip().endswith("."):
+        return True
+    words = text.split()
+    return len(words) <= 4 and words[0].lower() not in _DETERMINERS
+
+
 def line_heading(line: str) -> str | None:
     """The heading a line opens, if it opens one: the whole line ("Confidentiality",
     "§ 5 Vertraulichkeit"), or the title words before a sentence on the same line
@@ -633,16 +647,17 @@ def line_heading(line: str) -> str | None:
     rest = _NUMBERING.sub("", line.strip(), count=1)
     if not rest:
         return None
-    if _heading_like(rest) and not re.search(r"[.!?]\s+\S", rest):
+    if _heading_like(rest) and not re.search(r"[.!?]\s+\S", rest) and _not_a_short_sentence(rest):
         return rest.rstrip(".: ")
     heading = None
     for _ in range(3):
         segment = _SEGMENT.match(rest)
-        if not segment or not _heading_like(segment.group("head")):
+        # Title words count only before more text on the line: alone, they were a short sentence.
+        if not segment or not _heading_like(segment.group("head")) or not rest[segment.end() :].strip():
             break
         heading = segment.group("head").strip()
         rest = rest[segment.end() :]
-    return heading if heading and rest.strip() else heading
+    return heading
 
 
 def headed_sentences(text: str) -> list[tuple[Sentence, str]]:
