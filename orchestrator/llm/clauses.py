@@ -339,7 +339,8 @@ RULES: list[Rule] = [
        r"\bwithout\s+(?:any\s+)?limit\w*\s+(?:of|on|as\s+to)\s+(?:its\s+|their\s+)?liability",
        r"\bno\s+(?:limitation|cap)\s+(?:of|on)\s+(?:its\s+|their\s+)?liability",
        r"\buncapped\b",
-       r"\blimitations?\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply\s+to)\b",
+       r"\b(?:limitations?|caps?|limits?|exclusions?)\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply"
+       r"\s+to)\b",
        r"\bliabilit\w*\b[^.;]{0,40}?(?P<key3>\b(?:other\s+than|except)\s+(?:under|for|in\s+respect\s+of)\s+"
        r"(?:clause|section|article)\b[^.;]{0,40}?)\b(?:is|are|shall\s+be|will\s+be)\s+limited",
        r"\bnothing\s+in\s+this\s+\w+\s+(?:shall\s+)?(?:limits?|excludes?|restricts?)\b[^.;]{0,40}?\bliabilit",
@@ -352,7 +353,8 @@ RULES: list[Rule] = [
        r"\bliab\w*\b[^.;]{0,80}?(?P<key>\b(?:shall|will|is|are)\s+not\s+(?:be\s+)?(?:limited|capped))",
        r"\bnothing\s+in\s+this\s+\w+\s+(?:shall\s+)?(?:limits?|excludes?|restricts?)\b[^.;]{0,40}?\bliabilit",
        r"\bhaftet\b[^.;]{0,40}?\b(?:unbeschränkt|unbegrenzt)\b", r"\b(?:unbeschränkt|unbegrenzt)\w*\s+Haftung\b",
-       r"\blimitations?\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply\s+to)\b",
+       r"\b(?:limitations?|caps?|limits?|exclusions?)\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply"
+       r"\s+to)\b",
        accept=_statutory_only),
     _r("unlimited_liability", HEDGED, "fully_liable", "Possibly uncapped liability",
        "the wording suggests liability without a cap",

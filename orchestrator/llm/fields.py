@@ -25,7 +25,7 @@ _NUMBER = re.compile(
     r"(?<![\w.,/-])"
     r"(?P<num>\d{1,3}(?P<sep>[.,'\u00a0\u202f ])\d{3}(?:(?P=sep)\d{3})*(?:[.,]\d{1,2})?"
     r"|\d+(?:[.,]\d{1,2})?)"
-    r"(?![\w%]|[.,]\d|\s?%)"
+    r"(?![\w%]|[.,]\d|\s?%|\s\d{4,})"  # nor the start of an id ("TVA FR 12 345678901")
 )
 CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "₹": "INR", "Fr.": "CHF", "CHF": "CHF"}
 CURRENCY_CODES = {"EUR", "USD", "GBP", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "INR", "CNY"}
@@ -400,11 +400,8 @@ def find_dates(text: str, *, day_first: bool | None = None) -> list[FoundDate]:
         since, inherited = previous_on_line.get(index, (0, ""))
         before = line[since : match.start()][-40:]
         nearest = _nearest_label(before, _DATE_LABELS)
-        if nearest:
-            label = nearest[0]
-        else:
-            above = _cell_above(lines, index, match.start(), match.end())
-            label = inherited or (_nearest_label(above, _DATE_LABELS) or ("", 0))[0]
+        above = None if nearest else _nearest_label(_cell_above(lines, index, match.start(), match.end()), _DATE_LABELS)
+        label = (nearest or above or (inherited, 0))[0]
         previous_on_line[index] = (match.end(), label)
         dated.append(FoundDate(match.group(0), value, label, line.strip()))
     return dated
@@ -580,7 +577,8 @@ _TITLE_WORDS = re.compile(
     re.I,
 )
 _NAME_LINE = re.compile(
-    r"^[A-ZÀ-Ý][\w'’.-]*(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|&|and|und|de|van|von|der|den|e|y|di|del|la|le))+$"
+    r"^[A-ZÀ-Ý][\w'’.-]*(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|&|and|of|the|und|de|des|du|da|do|dos|das|van|von|der|den|het"
+    r"|e|y|i|di|del|della|la|le|les|el|los|las))+$"
 )
 
 
