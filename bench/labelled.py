@@ -151,8 +151,17 @@ def same_value(expected: Any, got: Any) -> bool:
     return expected == got
 
 
+def _confidently_settled(finding: dict[str, Any]) -> bool:
+    verdict = finding.get("judge") or {}
+    return (
+        finding["review"]["reason"] == "disagreement"
+        and finding["severity"] == "low"
+        and verdict.get("confidence", 0) >= 0.8
+    )
+
+
 def score_contracts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    reported, judged, specialist, items, detail = [], [], [], [], []
+    reported, judged, specialist, items, settled, detail = [], [], [], [], [], []
     for index, row in enumerate(rows, start=1):
         want = {finding["type"] for finding in row["expected"]["findings"] if finding.get("is_issue", True)}
         result = run_pipeline("contract-debate", row["text"], run_id=index)
@@ -162,6 +171,9 @@ def score_contracts(rows: list[dict[str, Any]]) -> dict[str, Any]:
         reported.append((want, got))
         judged.append((want, issues))
         items.append(sum(finding["review"] is not None for finding in findings))
+        # The issue's default policy: a disagreement the judge settles with high confidence at
+        # low severity is not queued (audit samples still are).
+        settled.append(sum(finding["review"] is not None and not _confidently_settled(finding) for finding in findings))
         clauses = run_pipeline("document-supervisor", row["text"], run_id=index)["fields"].get("clauses") or []
         typed = {kind for clause in clauses for kind in clause["types"]}
         specialist.append(({_CLAUSE_OF.get(kind, kind) for kind in want}, typed))
@@ -173,7 +185,7 @@ def score_contracts(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "judged_issue": type_rates(judged),
         "clause_specialist": type_rates(specialist),
         "review_items_per_doc": round(sum(items) / len(items), 2) if items else None,
-        "findings_per_doc": None,
+        "review_items_per_doc_default_policy": round(sum(settled) / len(settled), 2) if settled else None,
         "detail": detail,
     }
 
@@ -217,6 +229,7 @@ def run() -> dict[str, Any]:
             "clause_specialist_precision": contracts["clause_specialist"]["precision"],
             "clause_specialist_recall": contracts["clause_specialist"]["recall"],
             "review_items_per_contract": contracts["review_items_per_doc"],
+            "review_items_per_contract_default_policy": contracts["review_items_per_doc_default_policy"],
             **{f"{slug}_field_accuracy": invoices[slug]["overall"] for slug in invoices},
         }
     return {"labelled": figures}
@@ -230,6 +243,10 @@ def report(part: str, verbose: bool = False) -> str:
         rates = contracts[label]
         lines.append(f"  {label:18} precision {rates['precision']}  recall {rates['recall']}")
     lines.append(f"  review items per contract (current routing): {contracts['review_items_per_doc']}")
+    lines.append(
+        "  review items per contract (if confident low-severity settlements were not queued): "
+        f"{contracts['review_items_per_doc_default_policy']}"
+    )
     if verbose:
         for kind, rates in contracts["reported"]["types"].items():
             lines.append(f"    {kind:20} tp {rates['tp']:2} fp {rates['fp']:2} fn {rates['fn']:2}")

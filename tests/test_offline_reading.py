@@ -95,7 +95,10 @@ MENTIONS = {
         "Deze overeenkomst laat de aansprakelijkheid van partijen onverlet.",
     ],
     "unlimited_liability": ["Liability is dealt with in clause 12."],
-    "indemnity": ["The indemnity in clause 9 survives.", "Une indemnité de 40 euros est due pour frais de recouvrement."],
+    "indemnity": [
+        "The indemnity in clause 9 survives.",
+        "Une indemnité de 40 euros est due pour frais de recouvrement.",
+    ],
     "governing_law": ["Interest accrues at the highest rate permitted by law.", "Statutory sick pay applies."],
     "confidentiality": ["The envelope was marked confidential by the courier."],
     "non_compete": [
@@ -248,17 +251,31 @@ KvK 12345678 · BTW NL001234567B01
 """
 
 US_IT_SAME_LINE = [
-    ("""Sunrise Plumbing Inc.
+    (
+        """Sunrise Plumbing Inc.
 Invoice #: 5521        Date: 04/03/2026
 PO Date: 03/28/2026    Due: 05/03/2026
 Total                  $860.00
-""", "Sunrise Plumbing Inc.", "5521", date(2026, 4, 3), Decimal("860.00"), "USD"),
-    ("""Ferramenta Bellini S.r.l.
+""",
+        "Sunrise Plumbing Inc.",
+        "5521",
+        date(2026, 4, 3),
+        Decimal("860.00"),
+        "USD",
+    ),
+    (
+        """Ferramenta Bellini S.r.l.
 Fattura n. 77/2026 del 21/07/2026
 Imponibile                      1.000,00
 IVA 22%                           220,00
 Totale fattura             € 1.220,00
-""", "Ferramenta Bellini S.r.l.", "77/2026", date(2026, 7, 21), Decimal("1220.00"), "EUR"),
+""",
+        "Ferramenta Bellini S.r.l.",
+        "77/2026",
+        date(2026, 7, 21),
+        Decimal("1220.00"),
+        "EUR",
+    ),
 ]
 
 

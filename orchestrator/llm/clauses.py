@@ -202,7 +202,7 @@ _PAYMENT_CONTEXT = re.compile(
     r"|payables?|paiement|factures?|pagará|abonará|pago|factura|betal\w*|factu\w+|pagament\w*|fattur\w*)\b",
     re.I,
 )
-_END_OF_MONTH = re.compile(r"\b(?:end\s+of\s+(?:the\s+)?month|fin\s+de\s+mois|Monatsende|fecha\s+factura\s+fin\s+de\s+mes"
+_END_OF_MONTH = re.compile(r"\b(?:end\s+of\s+(?:the\s+)?month|fin\s+de\s+mois|Monatsende|fin\s+de\s+mes"
                            r"|fine\s+mese)\b", re.I)  # fmt: skip
 # Carve-outs the law itself makes (death, personal injury, fraud, wilful misconduct): uncapped
 # everywhere, so only hedged as an issue.
@@ -477,7 +477,8 @@ RULES: list[Rule] = [
        r"\b(?:not\s+paid|unpaid)\b[^.;]{0,40}?\baccrue\b",
        r"\bpénalités?\s+(?:de\s+retard|au\s+taux)\b", r"\bretard\b[^.;]{0,60}?\bpénalités?\b",
        r"\bintérêts?\s+de\s+retard\b", r"\bVerzugszinsen\b", r"\bintereses\s+de\s+demora\b",
-       r"\b(?:wettelijke\s+)?(?:handels)?rente\b[^.;]{0,40}?\b(?:verschuldigd|verzuim)\b", r"\binteressi\s+di\s+mora\b"),
+       r"\b(?:wettelijke\s+)?(?:handels)?rente\b[^.;]{0,40}?\b(?:verschuldigd|verzuim)\b",
+       r"\binteressi\s+di\s+mora\b"),
     _r("payment_terms", HEDGED, "month_end", "Payment counted from the month's end",
        "counted from the end of the month the term runs past 60 days",
        _DAYS.pattern, accept=_month_end_term, alone=False),
@@ -512,24 +513,35 @@ RULES: list[Rule] = [
 # a sentence on the heading's topic is a clause of that type even where its own
 # wording would not say so ("8. Confidentiality. The Recipient shall not disclose...").
 HEADINGS = {
-    "termination": (r"terminat|ending|cancell|kündigung|résiliation|resolución|rescisión|opzegging|beëindiging"
-                    r"|recesso|forfeiture|break\b", r"\b(?:end|ends|ending|notice|terminat\w*|cancel\w*)\b"),
-    "governing_law": (r"governing\s+law|applicable\s+law|^law\b|\blaw$|jurisdiction|disputes?|gerichtsstand"
-                      r"|anwendbares\s+recht|rechtswahl|droit\s+applicable|juridiction|ley\s+aplicable|jurisdicción"
-                      r"|toepasselijk\s+recht|geschillen|legge\s+applicabile|\bforo\b",
-                      r"\b(?:law|laws|courts?|jurisdiction|Recht|droit|loi|tribunal|ley|legislación|Juzgados|recht"
-                      r"|rechter|legge|foro|arbitrat\w*)\b"),
-    "confidentiality": (r"confidential|non-disclosure|geheimhaltung|vertraulich|verschwiegenheit|confidentialit"
-                        r"|confidencialidad|geheimhouding|riservatezza",
-                        r"\b(?:disclos\w+|confidential\w*|secret\w*|information|Informationen|informations?"
-                        r"|información|informatie|informazioni)\b"),
-    "payment_terms": (r"payment|fees|charges|\brent\b|salary|compensation|royalt|vergütung|zahlung|gehalt"
-                      r"|paiement|facturation|renta|\bpago|betaling|pagamento",
-                      r"\b(?:pay\w*|invoice\w*|due|fällig|zahl\w*|factur\w*|pag\w+|betal\w*|\d+\s+(?:days|Tage|jours"
-                      r"|días|dagen|giorni))\b"),
-    "non_compete": (r"non-?compet|restrictive\s+covenant|restrictions?\s+after|wettbewerbsverbot|non-?concurrence"
-                    r"|no\s+competencia|concurrentiebeding|non\s+concorrenza",
-                    r"\b(?:compet\w*|engag\w*|work\s+for|tätig|concurren\w*|compit\w*)\b"),
+    "termination": (
+        r"terminat|ending|cancell|kündigung|résiliation|resolución|rescisión|opzegging|beëindiging"
+        r"|recesso|forfeiture|break\b",
+        r"\b(?:end|ends|ending|notice|terminat\w*|cancel\w*)\b",
+    ),
+    "governing_law": (
+        r"governing\s+law|applicable\s+law|^law\b|\blaw$|jurisdiction|disputes?|gerichtsstand"
+        r"|anwendbares\s+recht|rechtswahl|droit\s+applicable|juridiction|ley\s+aplicable|jurisdicción"
+        r"|toepasselijk\s+recht|geschillen|legge\s+applicabile|\bforo\b",
+        r"\b(?:law|laws|courts?|jurisdiction|Recht|droit|loi|tribunal|ley|legislación|Juzgados|recht"
+        r"|rechter|legge|foro|arbitrat\w*)\b",
+    ),
+    "confidentiality": (
+        r"confidential|non-disclosure|geheimhaltung|vertraulich|verschwiegenheit|confidentialit"
+        r"|confidencialidad|geheimhouding|riservatezza",
+        r"\b(?:disclos\w+|confidential\w*|secret\w*|information|Informationen|informations?"
+        r"|información|informatie|informazioni)\b",
+    ),
+    "payment_terms": (
+        r"payment|fees|charges|\brent\b|salary|compensation|royalt|vergütung|zahlung|gehalt"
+        r"|paiement|facturation|renta|\bpago|betaling|pagamento",
+        r"\b(?:pay\w*|invoice\w*|due|fällig|zahl\w*|factur\w*|pag\w+|betal\w*|\d+\s+(?:days|Tage|jours"
+        r"|días|dagen|giorni))\b",
+    ),
+    "non_compete": (
+        r"non-?compet|restrictive\s+covenant|restrictions?\s+after|wettbewerbsverbot|non-?concurrence"
+        r"|no\s+competencia|concurrentiebeding|non\s+concorrenza",
+        r"\b(?:compet\w*|engag\w*|work\s+for|tätig|concurren\w*|compit\w*)\b",
+    ),
 }
 _HEADINGS = {kind: (re.compile(heading, re.I), re.compile(topic, re.I)) for kind, (heading, topic) in HEADINGS.items()}
 _HEADING_RULE = {
@@ -593,7 +605,10 @@ def severity(hit: Hit) -> str:
 def explain(hit: Hit) -> str:
     """Which rule fired, on which words, and why that matters."""
     if hit.tier == PRESENT:
-        return f"Clause found: “{hit.phrase}” (rule {hit.rule.name}): {hit.rule.reason}; the wording raises no definite issue."
+        return (
+            f"Clause found: “{hit.phrase}” (rule {hit.rule.name}): {hit.rule.reason}; "
+            "the wording raises no definite issue."
+        )
     return f"{TIER_NAMES[hit.tier].capitalize()} wording “{hit.phrase}” (rule {hit.rule.name}): {hit.rule.reason}."
 
 

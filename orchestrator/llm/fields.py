@@ -309,9 +309,7 @@ _DATE_LABELS = [
 def _nearest_label(text: str, labels: list[tuple[str, re.Pattern[str]]]) -> tuple[str, int] | None:
     """(label, where it ends) of the label nearest the end of `text`, the longer on a tie."""
     found = [
-        (match.end(), match.end() - match.start(), name)
-        for name, pattern in labels
-        for match in pattern.finditer(text)
+        (match.end(), match.end() - match.start(), name) for name, pattern in labels for match in pattern.finditer(text)
     ]
     if not found:
         return None
