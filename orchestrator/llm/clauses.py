@@ -262,7 +262,7 @@ def _r(
 _TOKENS = r"(?:[\s,]+[\w'’.-]+){0,%d}?[\s,]+"
 _RESTRAINED = (
     r"(?:compete|engage(?:\s+in)?|be\s+engaged\s+in|work\s+for|provide\s+services\s+to|manufacture|market"
-    r"|promote|sell|distribute|carry\s+on|be\s+(?:employed|interested)\s+(?:by|in))"
+    r"|promote|sell|supply|distribute|carry\s+on|be\s+(?:employed|interested)\s+(?:by|in))"
 )
 _COMPETITION = r"(?:compet\w+|in\s+competition|rival\w*)"
 
@@ -544,8 +544,11 @@ HEADINGS = {
     ),
 }
 _HEADINGS = {kind: (re.compile(heading, re.I), re.compile(topic, re.I)) for kind, (heading, topic) in HEADINGS.items()}
+# A clause known only by its heading is graded as its type always is: any non-compete is an issue.
+_HEADING_TIER = {"non_compete": DEFINITE}
 _HEADING_RULE = {
-    kind: Rule(f"{kind}.heading", kind, PRESENT, _HEADINGS[kind][1], f"{kind.replace('_', ' ').capitalize()} clause",
+    kind: Rule(f"{kind}.heading", kind, _HEADING_TIER.get(kind, PRESENT), _HEADINGS[kind][1],
+               f"{kind.replace('_', ' ').capitalize()} clause",
                "the sentence belongs to a clause whose heading names it")
     for kind in HEADINGS
 }  # fmt: skip
@@ -579,7 +582,7 @@ def rate(text: str, finding_type: str, heading: str = "") -> Hit | None:
             found.append((_HEADING_RULE[finding_type], match))
     if not present or not found:
         return None
-    rule, match = found[0]  # rules are sorted strongest first; the heading rule comes last
+    rule, match = max(found, key=lambda item: item[0].tier)  # the first of the strongest (sorted, heading last)
     return Hit(rule, _deciding_words(match))
 
 
