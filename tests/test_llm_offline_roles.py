@@ -113,6 +113,7 @@ def test_financial_reads_the_german_invoice():
     assert output["fields"] == {
         "invoice_number": "RE-2026-0042", "issue_date": "2026-11-25", "due_date": "2026-12-25",
         "total": 4904.94, "net": 4121.8, "tax": 783.14, "currency": "EUR",
+        "vendor": "ACME Maschinenbau GmbH", "customer": "Globex Trading Ltd",
     }  # fmt: skip
 
 

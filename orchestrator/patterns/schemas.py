@@ -58,6 +58,9 @@ JUDGEMENT = {
                     "recommendation": {"type": "string", "enum": ["accept_a", "accept_b"]},
                     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                     "criteria": {"type": "array", "items": {"type": "string"}},
+                    # The id of the criterion that decided the verdict ("" when none applied).
+                    # Optional, so judges configured before it existed stay valid.
+                    "decided_by": {"type": "string"},
                     "rationale": {"type": "string"},
                 },
             },

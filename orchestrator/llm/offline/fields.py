@@ -25,13 +25,13 @@ _NUMBER = re.compile(
     r"(?<![\w.,/-])"
     r"(?P<num>\d{1,3}(?P<sep>[.,'\u00a0\u202f ])\d{3}(?:(?P=sep)\d{3})*(?:[.,]\d{1,2})?"
     r"|\d+(?:[.,]\d{1,2})?)"
-    r"(?![\w%]|[.,]\d|\s?%)"
+    r"(?![\w%]|[.,]\d|\s?%|\s\d{4,})"  # nor the start of an id ("TVA FR 12 345678901")
 )
 CURRENCY_SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "₹": "INR", "Fr.": "CHF", "CHF": "CHF"}
 CURRENCY_CODES = {"EUR", "USD", "GBP", "CHF", "JPY", "SEK", "NOK", "DKK", "PLN", "CZK", "CAD", "AUD", "INR", "CNY"}
 _CURRENCY = r"(?:€|\$|£|¥|₹|\b(?:" + "|".join(sorted(CURRENCY_CODES)) + r")\b)"
-_BEFORE = re.compile(_CURRENCY + r"\s?$")
-_AFTER = re.compile(r"^\s?" + _CURRENCY)
+_BEFORE = re.compile(_CURRENCY + r"\s{0,3}$")
+_AFTER = re.compile(r"^\s{0,2}" + _CURRENCY)
 
 
 def parse_number(raw: str) -> Decimal | None:
@@ -87,23 +87,32 @@ def currency_code(raw: str | None) -> str | None:
 # --- amounts -----------------------------------------------------------------
 
 _LABELS = [
-    # (label, pattern): tried in order; the first that matches the text before an amount names it.
-    ("tax", r"\b(?:vat|tax|sales\s+tax|mwst|ust|umsatzsteuer|mehrwertsteuer|tva|iva|btw)\b(?!\s*incl)"),
+    # (label, pattern). The label nearest the amount names it; of two ending at the same
+    # place the longer wins ("Totaal excl. btw" is net, not tax; "Net à payer" a total).
+    ("tax", r"\b(?:vat|tax|sales\s+tax|mwst|ust|umsatzsteuer|mehrwertsteuer|tva|iva|btw|gst|hst|moms)\b(?!\s*incl)"),
     (
         "net",
-        r"\b(?:sub-?total|net(?:\s+amount|\s+total)?|total\s+net|zwischensumme|netto\w*|total\s+ht|montant\s+ht"
-        r"|base\s+imponible|imponibile)\b",
+        r"\b(?:sub-?total|subtotaal|net(?:\s+amount|\s+total)?|total\s+net|zwischensumme|netto\w*|nettosumme"
+        r"|summe\s+netto|total\s+ht|montant\s+ht|total\s+hors\s+(?:tva|taxes?)|hors\s+tva|base\s+imponible"
+        r"|imponibile|suma|importe\s+neto|total\s+before\s+tax"
+        r"|tota(?:al|l|le)\s+(?:excl|exkl|excluding|ohne|zonder|hors|sin)\.?\s*(?:btw|vat|tva|mwst|ust|iva|tax)?)\b",
     ),
     (
         "total",
-        r"\b(?:grand\s+total|total\s+(?:amount\s+)?(?:due|payable)|amount\s+due|balance\s+due|total"
-        r"|gesamt\w*|rechnungsbetrag|endbetrag|summe|zu\s+zahlen|total\s+ttc|montant\s+total|net\s+à\s+payer"
-        r"|importe\s+total|totale)\b",
+        r"\b(?:tota(?:al|l|le)\s+(?:incl|inkl|including|ttc)\.?\s*(?:btw|vat|tva|mwst|ust|iva|tax)?|grand\s+total"
+        r"|total\s+(?:amount\s+)?(?:due|payable)|amount\s+(?:due|payable)|balance\s+due|totaal\s+te\s+betalen"
+        r"|totaal(?:bedrag)?|te\s+betalen|gesamt\w*|rechnungsbetrag|endbetrag|zu\s+zahlen|total\s+ttc|montant\s+total"
+        r"|net\s+à\s+payer|total\s+à\s+payer|importe\s+total|total\s+factura|total\s+a\s+pagar"
+        r"|totale(?:\s+(?:documento|fattura|da\s+pagare))?|summe|total)\b",
     ),
     ("fee", r"\b(?:fee|fees|price|prices|rate|charge|gebühr|vergütung|preis|prix|honoraires)\b"),
 ]
 _LABEL_PATTERNS = [(label, re.compile(pattern, re.I)) for label, pattern in _LABELS]
-_UNIT = re.compile(r"\)?\s*(?:calendar\s+|business\s+)?(?:days?|tage|jours|weeks?|months?|years?|%|x\b)", re.I)
+_UNIT = re.compile(
+    r"\)?\s*(?:calendar\s+|business\s+)?(?:days?|tagen?|jours|días|dias|dagen|giorni|weeks?|wochen|semaines|months?"
+    r"|monate?n?|mois|meses|maanden|mesi|years?|jahre?n?|ans|años|jaar|anni|hours?|std|heures|horas|uren|ore|%|x\b)",
+    re.I,
+)
 _INCLUDING = re.compile(r"\b(?:incl\w*|inkl\w*|including|ttc)\b", re.I)
 
 
@@ -121,6 +130,9 @@ def find_amounts(text: str) -> list[Amount]:
     on a line whose label says what they are (Total, VAT, Subtotal, ...)."""
     found = []
     for line in text.splitlines():
+        original = line
+        # An IBAN's digit groups are no amounts.
+        line = _IBAN.sub(lambda match: " " * len(match.group(0)), line)
         for match in _NUMBER.finditer(line):
             raw = match.group("num")
             value = parse_number(raw)
@@ -134,19 +146,30 @@ def find_amounts(text: str) -> list[Amount]:
             if not symbol and (label in ("", "fee") or _UNIT.match(after)):
                 continue
             currency_raw = symbol.group(0).strip() if symbol else ""
-            found.append(Amount(raw, value, currency_raw, label, line.strip()))
+            found.append(Amount(raw, value, currency_raw, label, original.strip()))
     return found
 
 
 def _label(before: str) -> str:
-    # A label is the words just before the amount on its line (within the last 60 characters).
-    near = before[-60:]
+    """The label of an amount: the label nearest before it on its line, within 60
+    characters, or further off when only space, pipes and currency stand between
+    (a wide table row: "| Gesamtsumme EUR |     |     | 8.746,50 |")."""
+    near = before[-160:]
+    found = []
     for label, pattern in _LABEL_PATTERNS:
-        if pattern.search(near):
-            if label == "tax" and _INCLUDING.search(near) and re.search(r"\btotal\b", near, re.I):
-                return "total"  # "Total incl. VAT"
-            return label
-    return ""
+        for match in pattern.finditer(near):
+            found.append((match.end(), match.end() - match.start(), label))
+    if not found:
+        return ""
+    end, _, label = max(found)
+    # Other figures between the label and the amount (not a rate: "VAT @ 20%") mean the
+    # label names something else ("totaalbedrag binnen 30 dagen ... op NL91 ABNA 0417").
+    between = re.sub(r"\d+(?:[.,]\d+)?\s*%", "", near[end:])
+    if re.search(r"\d", between) or len(between) > 60 and not re.fullmatch(r"[\s|:.€$£¥₹A-Z]*", between):
+        return ""
+    if label == "tax" and _INCLUDING.search(near[-60:]) and re.search(r"\btota\w*\b", near[-60:], re.I):
+        return "total"  # "Total incl. VAT"
+    return label
 
 
 def main_currency(amounts: list[Amount]) -> str | None:
@@ -154,12 +177,36 @@ def main_currency(amounts: list[Amount]) -> str | None:
     return max(set(codes), key=codes.count) if codes else None
 
 
+_ANY_CURRENCY = re.compile(_CURRENCY + r"|\bCHF\b|\beuros?\b|\bEuro\b")
+
+
+def document_currency(amounts: list[Amount], text: str) -> tuple[str, str] | None:
+    """(code, as written) of the invoice's currency: the total's, else the commonest
+    beside amounts, else the commonest written anywhere ("Gesamtsumme EUR", "in euros")."""
+    total = pick(amounts, "total")
+    if total and currency_code(total.currency_raw):
+        return currency_code(total.currency_raw), total.currency_raw
+    if code := main_currency(amounts):
+        raw = next(a.currency_raw for a in amounts if currency_code(a.currency_raw) == code)
+        return code, raw
+    # A code in the label of a total ("Gesamtsumme EUR") before one anywhere (where "CAD" may be design software).
+    labelled = "\n".join(amount.line for amount in amounts if amount.label in ("total", "net", "tax"))
+    written = [match.group(0) for match in _ANY_CURRENCY.finditer(labelled)]
+    written = written or [match.group(0) for match in _ANY_CURRENCY.finditer(text)]
+    codes = [currency_code(raw) or ("EUR" if raw.lower().startswith("euro") else None) for raw in written]
+    known = [(code, raw) for code, raw in zip(codes, written, strict=True) if code]
+    if not known:
+        return None
+    best = max({code for code, _ in known}, key=[code for code, _ in known].count)
+    return best, next(raw for code, raw in known if code == best)
+
+
 def pick(amounts: list[Amount], label: str) -> Amount | None:
     """The amount a document gives for `label`: the last one so labelled (a grand
     total follows subtotals); for the total, failing a label, the largest with a currency."""
     labelled = [amount for amount in amounts if amount.label == label]
     if labelled:
-        return labelled[-1]
+        return labelled[-1]  # the last "total" line: section totals come before the grand total
     if label == "total":
         priced = [amount for amount in amounts if amount.currency_raw and amount.label in ("", "total")]
         return max(priced, key=lambda amount: amount.value, default=None)
@@ -200,7 +247,7 @@ _DATE_PATTERNS = [
 class FoundDate:
     raw: str
     value: date
-    label: str  # issue | due | effective | ""
+    label: str  # issue | due | order | delivery | effective | ""
     line: str
 
 
@@ -235,31 +282,127 @@ def _date_of(kind: str, match: re.Match[str], day_first: bool) -> date | None:
 
 
 _DATE_LABELS = [
+    # The label nearest before a date names it; of two ending at the same place the longer
+    # wins ("PO Date" is an order date, "Due Date" a due date, "Date" the invoice date).
     ("due", re.compile(
-        r"\b(?:due|payable\s+by|payment\s+date|fällig\w*|zahlbar\s+bis|échéance|vencimiento|scadenza)\b", re.I
-    )),
-    ("issue", re.compile(r"\b(?:invoice\s+date|date\s+of\s+issue|issue\s+date|issued|date|rechnungsdatum|datum"
-                         r"|date\s+de\s+facture|fecha|data)\b", re.I)),
+        r"\b(?:due(?:\s+date)?|payable\s+by|pay\s+by|payment\s+(?:date|due)|fällig\w*|zahlbar\s+bis|zahlungsziel"
+        r"|échéance|date\s+d'échéance|date\s+limite(?:\s+de\s+paiement)?|vencimiento|fecha\s+de\s+vencimiento"
+        r"|vervaldatum|uiterste\s+betaaldatum|scadenza|data\s+(?:di\s+)?scadenza)\b", re.I)),
+    ("order", re.compile(
+        r"\b(?:order\s+date|date\s+of\s+order|po\s+date|purchase\s+order\s+date|your\s+order(?:\s+of)?|bestelldatum"
+        r"|bestellung\s+vom|auftrag\s+vom|auftragsdatum|date\s+de\s+(?:la\s+)?commande|commande\s+du"
+        r"|fecha\s+(?:de(?:l)?\s+)?pedido|pedido\s+del?|data\s+(?:dell'\s*)?ordine|ordine\s+del|besteldatum|orderdatum"
+        r"|bestelling\s+van)\b", re.I)),
+    ("delivery", re.compile(
+        r"\b(?:delivery\s+date|date\s+of\s+(?:delivery|supply)|lieferdatum|leistungsdatum|liefertermin"
+        r"|date\s+de\s+livraison|fecha\s+de\s+entrega|leverdatum|data\s+(?:di\s+)?consegna"
+        r"|service\s+(?:period|month|date)|leistungszeitraum|période)\b", re.I)),
+    ("issue", re.compile(
+        r"\b(?:invoice\s+date|date\s+of\s+(?:issue|invoice)|issue\s+date|date\s+issued|issued(?:\s+on)?|tax\s+point"
+        r"|rechnungsdatum|belegdatum|date\s+de\s+(?:la\s+)?facture|date\s+d'émission|fecha\s+(?:de\s+)?(?:factura"
+        r"|emisión|expedición)|factuurdatum|data\s+(?:della\s+)?fattura|data\s+(?:di\s+)?emissione|date|datum|fecha"
+        r"|data)\b", re.I)),
     ("effective", re.compile(r"\b(?:effective|commence\w*|dated)\b", re.I)),
 ]  # fmt: skip
 
 
-def find_dates(text: str, *, day_first: bool = True) -> list[FoundDate]:
+def _nearest_label(text: str, labels: list[tuple[str, re.Pattern[str]]]) -> tuple[str, int] | None:
+    """(label, where it ends) of the label nearest the end of `text`, the longer on a tie."""
+    found = [
+        (match.end(), match.end() - match.start(), name) for name, pattern in labels for match in pattern.finditer(text)
+    ]
+    if not found:
+        return None
+    end, _, name = max(found)
+    return name, end
+
+
+# --- cells: text laid out in columns --------------------------------------------
+
+_CELL = re.compile(r"[^|\s](?:[^|]*?[^|\s])?(?=\s{2,}|\s*\||\s*$)")
+_RULE_ROW = re.compile(r"^[\s|:+=_-]*$")
+
+
+def cells(line: str) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each cell of a line: runs of text apart by two spaces or a pipe."""
+    return [(match.start(), match.end(), match.group(0)) for match in _CELL.finditer(line)]
+
+
+def cell_below(lines: list[str], index: int, start: int, end: int) -> tuple[int, int, str] | None:
+    """The cell under the span start..end on the next line with text (a table rule skipped):
+    the value a label above it names, as in a table's header row or a label above its value."""
+    for following in lines[index + 1 : index + 4]:
+        if not following.strip() or _RULE_ROW.match(following):
+            continue
+        best, overlap = None, 0
+        for cell in cells(following):
+            shared = min(end, cell[1]) - max(start, cell[0])
+            if shared > overlap or (shared == overlap == 0 and best is None and abs(cell[0] - start) <= 3):
+                best, overlap = cell, shared
+        return best
+    return None
+
+
+def _cell_above(lines: list[str], index: int, start: int, end: int) -> str:
+    for previous in reversed(lines[max(0, index - 3) : index]):
+        if not previous.strip() or _RULE_ROW.match(previous):
+            continue
+        for cell in cells(previous):
+            if min(end, cell[1]) - max(start, cell[0]) > 0:
+                return cell[2]
+        return ""
+    return ""
+
+
+def date_order(text: str) -> bool:
+    """Whether numeric dates are written day first: yes, unless one can only be read
+    month first (02/27/2026) and none only day first, or every numeric date is
+    ambiguous and the amounts are in dollars (a US invoice)."""
+    pattern = _DATE_PATTERNS[1][1]
+    day_only = month_only = ambiguous = False
+    for match in pattern.finditer(text):
+        a, b = int(match.group("a")), int(match.group("b"))
+        day_only |= a > 12 >= b
+        month_only |= b > 12 >= a
+        ambiguous |= a <= 12 and b <= 12
+    if month_only and not day_only:
+        return False
+    if ambiguous and not day_only and not month_only:
+        return "$" not in text or "€" in text
+    return True
+
+
+def find_dates(text: str, *, day_first: bool | None = None) -> list[FoundDate]:
+    """Dates in document order, each with what it is the date of: the label nearest
+    before it on its line (after any earlier date), or the label above it (a table's
+    header, a label on the line before), or the label of a range it ends ("1 April to
+    30 June"). `day_first` None reads the document's own convention (date_order)."""
+    if day_first is None:
+        day_first = date_order(text)
     found = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
         taken: list[tuple[int, int]] = []
         for kind, pattern in _DATE_PATTERNS:
             for match in pattern.finditer(line):
                 if any(start < match.end() and match.start() < end for start, end in taken):
                     continue
                 value = _date_of(kind, match, day_first)
-                if value is None:
-                    continue
-                taken.append(match.span())
-                before = line[: match.start()][-40:]
-                label = next((name for name, rule in _DATE_LABELS if rule.search(before)), "")
-                found.append(FoundDate(match.group(0), value, label, line.strip()))
-    return found
+                if value is not None:
+                    taken.append(match.span())
+                    found.append((index, match, value))
+    dated: list[FoundDate] = []
+    previous_on_line: dict[int, tuple[int, str]] = {}
+    for index, match, value in sorted(found, key=lambda item: (item[0], item[1].start())):
+        line = lines[index]
+        since, inherited = previous_on_line.get(index, (0, ""))
+        before = line[since : match.start()][-40:]
+        nearest = _nearest_label(before, _DATE_LABELS)
+        above = None if nearest else _nearest_label(_cell_above(lines, index, match.start(), match.end()), _DATE_LABELS)
+        label = (nearest or above or (inherited, 0))[0]
+        previous_on_line[index] = (match.end(), label)
+        dated.append(FoundDate(match.group(0), value, label, line.strip()))
+    return dated
 
 
 def pick_date(dates: list[FoundDate], label: str) -> FoundDate | None:
@@ -273,21 +416,43 @@ def pick_date(dates: list[FoundDate], label: str) -> FoundDate | None:
 
 # --- identifiers -------------------------------------------------------------
 
-_INVOICE_NUMBER = re.compile(
-    r"\b(?:invoice|inv|rechnung|facture|factura|fattura)\s*"
-    r"(?:no\.?|number|nr\.?|nummer|#|n[°ºo]\.?|num(?:ber|éro|ero)?\.?)\s*[:#]?\s*"
-    r"(?P<id>[A-Z0-9][A-Z0-9\-/._]*\d[A-Z0-9\-/._]*)",
+# How invoices label their number, in several languages. A bare "Invoice" counts only
+# when an identifier follows it on the line ("INVOICE 2026-07").
+_NUMBER_LABEL = re.compile(
+    r"\b(?:invoice\s*(?:no\.?|number|nr\.?|#|num\.?)|inv\.?\s*(?:no\.?|#)|rechnungs?\s*-?\s*(?:nummer|nr\.?)"
+    r"|rechnungsnr\.?|re\.?-nr\.?|n[°ºo]\.?\s*(?:de\s+)?factur[ae]|num[ée]ro\s+de\s+factur[ae]|factur[ae]\s*n[°ºo.]*"
+    r"|n\.?º\s*(?:de\s+)?factura|número\s+de\s+factura|factura\s+n[úu]m(?:ero)?\.?|factuurnummer|factuurnr\.?"
+    r"|factuur\s*(?:nr\.?|nummer)|fattura\s*(?:n\.?|nr\.?|numero|num\.?)|numero\s+(?:di\s+)?fattura|n\.\s*fattura"
+    r"|invoice(?=\s+[A-Z]{0,6}[-/]?\d))(?![\w])",
     re.I,
 )
+_ID = re.compile(r"[A-Z0-9][A-Z0-9\-/._]*\d[A-Z0-9\-/._]*|[A-Z0-9]*\d[A-Z0-9]*", re.I)
+_ID_LEAD = re.compile(r"^[\s:#.°º]*")
 
 
 def find_invoice_number(text: str) -> tuple[str, str] | None:
-    """(number, line) of the first invoice number, e.g. from "Invoice No. INV-2026-0042"."""
-    for line in text.splitlines():
-        match = _INVOICE_NUMBER.search(line)
-        if match:
-            return match.group("id").rstrip("._-/"), line.strip()
+    """(number, line) of the invoice number: after its label on the same line
+    ("Invoice No.: BWP-10442", "Fattura n. 118/2026 del ..."), or under it (a label
+    above its value, a table header: "N° de facture" over "FA-2026-0093")."""
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        for label in _NUMBER_LABEL.finditer(line):
+            rest = line[label.end() :]
+            lead = _ID_LEAD.match(rest).end()
+            value = _ID.match(rest, lead)
+            if value and not _is_a_date(value.group(0)):
+                return value.group(0).rstrip("._-/"), line.strip()
+            if rest[lead:].strip() and not re.match(r"\s{2,}|\s*\|", rest):
+                continue  # other words follow the label in its cell: no number here
+            cell = cell_below(lines, index, label.start(), label.end())
+            value = cell and _ID.fullmatch(cell[2].strip(" |"))
+            if value and not _is_a_date(value.group(0)):
+                return value.group(0).rstrip("._-/"), f"{line.strip()} / {cell[2]}"
     return None
+
+
+def _is_a_date(text: str) -> bool:
+    return parse_date(text) is not None
 
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.I)
@@ -313,12 +478,13 @@ def find_ibans(text: str) -> list[str]:
 # --- parties and other entities ------------------------------------------------
 
 _SUFFIX = (
-    r"(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|AG|KG|SE|Ltd\.?|Limited|LLC|L\.L\.C\.|LLP|Inc\.?|Corp\.?|Corporation|plc|PLC"
-    r"|S\.A\.S?\.?|SAS|SARL|S\.à\s?r\.l\.|S\.r\.l\.|S\.p\.A\.|B\.V\.|BV|N\.V\.|NV|Oy|AB|ApS|A/S|Co\.)"
+    r"(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|GMBH|AG|KG|OHG|SE|Ltd\.?|LTD\.?|Limited|LIMITED|LLC|L\.L\.C\.|LLP|Inc\.?|INC\.?"
+    r"|Corp\.?|CORP\.?|Corporation|plc|PLC|CIC|S\.A\.S?\.?|SAS|SARL|S\.à\s?r\.l\.|S\.r\.l\.|S\.R\.L\.|SRL|S\.p\.A\.|SpA"
+    r"|S\.n\.c\.|S\.L\.U?\.?|SLU?|B\.V\.|BV|N\.V\.|NV|V\.O\.F\.|VOF|Oy|AB|ApS|A/S|Co\.|CO\.)"
 )
 _NAME_WORD = r"(?:[A-Z][\w&'’.-]*|&|and|und|of|de|van|von)"
 _ORGANISATION = re.compile(
-    r"\b(?P<name>[A-Z][\w&'’.-]*(?:[ \t]+" + _NAME_WORD + r"){0,5}?[ \t,]+" + _SUFFIX + r")(?![\w])"
+    r"\b(?P<name>[A-Z][\w&'’.-]*(?:[ \t]{1,2}" + _NAME_WORD + r"){0,5}?(?:,?[ \t]{1,2}|,)" + _SUFFIX + r")(?![\w])"
 )
 _PERSON = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Dr|Prof|Herr|Frau|Mme|M)\.?\s+(?P<name>[A-Z][a-zà-ÿ'’-]+(?:\s+[A-Z][a-zà-ÿ'’-]+){0,2})"
@@ -378,27 +544,124 @@ def find_parties(text: str) -> list[dict[str, str]]:
             return parties
 
     parties = []
+    customer = find_customer(text)
+    vendor = find_issuer(text)
+    if vendor:
+        parties.append({"name": vendor[0], "role": vendor[1]})
+    if customer and customer[0] not in {party["name"] for party in parties}:
+        parties.append({"name": customer[0], "role": "customer"})
+    return parties
+
+
+# Labels of an invoice's blocks, alone in their cell ("Bill to:", "Emisor") or before the name.
+_VENDOR_LABEL = re.compile(
+    r"^(?:from|vendor|supplier|seller|issued\s+by|bill\s+from|lieferant|verkäufer|rechnungssteller|fournisseur"
+    r"|prestataire|émetteur|proveedor|emisor|leverancier|fornitore|cedente)\b\s*:?\s*",
+    re.I,
+)
+_CUSTOMER_LABEL = re.compile(
+    r"^(?:bill(?:ed)?\s+to|invoice\s+to|sold\s+to|ship\s+to|deliver\s+to|customer|client|buyer|to|an|aan|klant"
+    r"|kunde|rechnungsempfänger|leistungsempfänger|facturé\s+à|destinataire|cliente|datos\s+del\s+cliente"
+    r"|spett\.?le|attn|t\.a\.v\.|gentile|cessionario)\b\.?\s*:?\s*",
+    re.I,
+)
+# Lines that carry the issuer's registration (VAT, company number, bank): the issuer's own.
+_REGISTRATION = re.compile(
+    r"\b(?:VAT|USt|UID|MWST|TVA|BTW|KvK|SIRET|SIREN|RCS|RPM|P\.?\s?IVA|Partita\s+IVA|CIF|NIF|Cod\.\s*Fisc|IBAN"
+    r"|Amtsgericht|HRB|HRA|Geschäftsführer\w*|Registered|Company\s+(?:No|number)|Reg\.?\s+No|CHE-\d|payable\s+to)",
+)
+_TITLE_WORDS = re.compile(
+    r"^(?:tax\s+)?(?:invoice|rechnung|facture|factura|factuur|fattura|bill|receipt|credit\s+note|gutschrift)\b",
+    re.I,
+)
+_NAME_LINE = re.compile(
+    r"^[A-ZÀ-Ý][\w'’.-]*(?:\s+(?:[A-ZÀ-Ý][\w'’.-]*|&|and|of|the|und|de|des|du|da|do|dos|das|van|von|der|den|het"
+    r"|e|y|i|di|del|della|la|le|les|el|los|las))+$"
+)
+
+
+def _labelled(text: str, label: re.Pattern[str]) -> list[str]:
+    """What follows a label in its cell, or the cell under it and the lines under that (a block)."""
+    lines = text.splitlines()
+    found = []
+    for index, line in enumerate(lines[:80]):
+        for start, end, cell in cells(line):
+            matched = label.match(cell)
+            if not matched:
+                continue
+            rest = cell[matched.end() :].strip()
+            if rest:
+                found.append(rest)
+                continue
+            below = cell_below(lines, index, start, max(end, start + 12))
+            if below:
+                found.append(below[2])
+    return found
+
+
+def _name_in(text: str) -> str:
+    organisation = _ORGANISATION.search(text)
+    if organisation:
+        return " ".join(organisation.group("name").split()).strip(" ,")
+    first = re.split(r"\s*(?:[,(;·|–]|\s-\s)\s*|\s+\d", text.strip(), maxsplit=1)[0].strip(" .:")
+    return first if _NAME_LINE.match(first) and not _TITLE_WORDS.match(first) else ""
+
+
+def find_customer(text: str) -> tuple[str, str] | None:
+    """(name, where) of whom the invoice is addressed to: the block under "Bill to", "Kunde", "Cliente"..."""
+    for value in _labelled(text, _CUSTOMER_LABEL):
+        name = _name_in(value)
+        if name:
+            return name, value
+    return None
+
+
+def customers(text: str) -> set[str]:
+    """Every name standing in a customer block (billing and shipping), folded for comparison."""
+    names = set()
     lines = text.splitlines()
     for index, line in enumerate(lines[:80]):
-        for role, pattern in _PARTY_LABELS:
-            labelled = pattern.match(line)
-            if not labelled or any(party["role"] == role for party in parties):
+        for start, end, cell in cells(line):
+            matched = _CUSTOMER_LABEL.match(cell)
+            if not matched:
                 continue
-            rest = labelled.group("rest").strip()
-            if not rest:
-                rest = next((following.strip() for following in lines[index + 1 : index + 4] if following.strip()), "")
-            name = _clean_party(rest)
-            if name and not any(party["name"] == name for party in parties):
-                parties.append({"name": name, "role": role})
-    if not any(party["role"] == "vendor" for party in parties):
-        # The letterhead: the first organisation on the first lines that is not already a party
-        # (the vendor of an invoice, the sender of a letter).
-        head = "\n".join(lines[:12])
-        named = {party["name"] for party in parties}
-        issuer = next((name for name in find_organisations(head) if name not in named), None)
-        if issuer:
-            parties.insert(0, {"name": issuer, "role": "issuer"})
-    return parties
+            block = [cell[matched.end() :]]
+            for following in lines[index + 1 : index + 5]:
+                if not following.strip():
+                    break
+                below = [c for c in cells(following) if min(max(end, start + 12), c[1]) - max(start, c[0]) > 0]
+                block.extend(c[2] for c in below)
+            for part in block:
+                names.update(name.casefold() for name in find_organisations(part))
+                if name := _name_in(part):
+                    names.add(name.casefold())
+    return names
+
+
+def find_issuer(text: str) -> tuple[str, str] | None:
+    """(name, role) of who issued an invoice or letter: a labelled vendor block
+    ("From", "Supplier", "Emisor"); else the first organisation that is not a customer
+    in the letterhead, then on the lines that carry a VAT number, IBAN or company
+    registration (often a footer); else a name standing alone atop the letterhead
+    ("Hannah Whitfield") or leading such a registration line."""
+    for value in _labelled(text, _VENDOR_LABEL):
+        if name := _name_in(value):
+            return name, "vendor"
+    taken = customers(text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    head = lines[:12]
+    registered = [line for line in lines if _REGISTRATION.search(line)] + lines[-4:]
+    for block in (head, registered):
+        for line in block:
+            for name in find_organisations(line):
+                if name.casefold() not in taken:
+                    return name, "issuer"
+    for line in [*lines[:3], *registered]:
+        first = cells(line)[0][2] if cells(line) else ""
+        name = _name_in(first)
+        if name and name.casefold() not in taken and len(name.split()) >= 2:
+            return name, "issuer"
+    return None
 
 
 def _clean_party(text: str) -> str:
@@ -418,3 +681,39 @@ def _unique(items) -> list[str]:
             seen.add(key)
             unique.append(item)
     return unique
+
+
+# --- an invoice, read as a whole -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceReading:
+    number: tuple[str, str] | None  # (number, line)
+    issue: FoundDate | None
+    due: FoundDate | None
+    amounts: dict[str, Amount | None]  # total, net, tax
+    currency: tuple[str, str] | None  # (code, as written)
+    vendor: str | None
+    customer: str | None
+    day_first: bool
+
+
+def read_invoice(text: str) -> InvoiceReading:
+    """Every field an invoice's reader wants, by label and layout: the number after or
+    under its label; the invoice date, not the order, delivery or due date beside it;
+    the last total line; the issuer from the letterhead, footer, VAT or IBAN line."""
+    amounts = find_amounts(text)
+    day_first = date_order(text)
+    dates = find_dates(text, day_first=day_first)
+    customer = find_customer(text)
+    vendor = find_issuer(text)
+    return InvoiceReading(
+        number=find_invoice_number(text),
+        issue=pick_date(dates, "issue"),
+        due=pick_date(dates, "due"),
+        amounts={label: pick(amounts, label) for label in ("total", "net", "tax")},
+        currency=document_currency(amounts, text),
+        vendor=vendor[0] if vendor else None,
+        customer=customer[0] if customer else None,
+        day_first=day_first,
+    )

@@ -7,19 +7,23 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from . import fields
+from . import clauses, fields
 
 # Each keyword counts once however often it appears; several languages per type.
 KEYWORDS = {
     "invoice": [
         "invoice", "rechnung", "facture", "factura", "fattura", "bill to", "billed to", "amount due", "total due",
         "balance due", "subtotal", "vat", "mwst", "ust-id", "tva", "iban", "payment due", "due date", "qty",
-        "unit price", "zahlbar", "rechnungsnummer",
+        "unit price", "zahlbar", "rechnungsnummer", "rechnungsdatum", "rechnungsbetrag", "gesamtbetrag", "nettobetrag",
+        "factuur", "btw", "totaal", "subtotaal", "vervaldatum", "fattura", "imponibile", "iva", "totale",
+        "partita iva", "base imponible", "total factura", "total a pagar", "importe", "total ttc", "total ht",
+        "n° de facture", "numéro de facture", "net à payer", "invoice no", "invoice #", "amount due",
     ],
     "contract": [
         "agreement", "contract", "vertrag", "contrat", "contrato", "the parties", "hereinafter", "whereas",
         "governing law", "in witness whereof", "terminate", "termination", "effective date", "indemnif",
-        "liability", "confidential", "shall",
+        "liability", "confidential", "shall", "overeenkomst", "partijen", "ondergetekenden", "contratto",
+        "le parti", "les parties", "las partes", "cláusula", "vereinbart", "vertragsparteien", "arbeitsvertrag",
     ],
     "report": [
         "executive summary", "introduction", "conclusion", "findings", "recommendation", "methodology",
@@ -64,6 +68,13 @@ def classify(text: str) -> tuple[str, float, list[str]]:
     if numbered >= 3:
         scores["contract"] += 3
         signals["contract"].append(f"layout: {numbered} numbered clauses")
+    # What the sentences do, in any language the clause rules read: a paper with clauses
+    # of three or more kinds (payment, termination, governing law...) is a contract,
+    # whatever else it looks like (a letter of engagement, a fee schedule).
+    kinds = sorted({hit.rule.type for _, _, hit in clauses.read(text[:60000])})
+    if len(kinds) >= 3:
+        scores["contract"] += 2 + len(kinds)
+        signals["contract"].append(f"clauses of {len(kinds)} kinds: {', '.join(kinds[:5])}")
     if any(_SALUTATION.match(line) for line in lines[:8]) and any(_CLOSING.match(line) for line in lines[-8:]):
         scores["correspondence"] += 4
         signals["correspondence"].append("layout: a salutation at the top and a closing at the end")

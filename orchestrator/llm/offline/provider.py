@@ -1,17 +1,22 @@
 """The offline provider: deterministic, rule-based stand-ins for the agents, so
-Quorum runs and demos with no API key and no network.
+Quorum runs and demos with no API key and no network. It is a stand-in, labelled so
+wherever it runs (is_stand_in): it reads clauses by rules, not as a model would.
 
 It reads `request.inputs` (rules cannot read prose) and plays these roles:
 
-- advocate, inputs {"document"} -> FINDINGS. Profile "thorough" flags every sentence
-  any rule in clauses.py meets (definite, hedged or a mere mention); "strict" flags
-  only definite wording. Strict's findings are therefore a subset of thorough's.
+- advocate, inputs {"document"} -> FINDINGS: one finding per clause type the
+  contract has (clauses.py reads which sentences are clauses of which type, and how
+  they read: definite issue, hedged, or present without a definite issue), quoting the
+  sentence that reads strongest. Profile "thorough" reports every clause type present;
+  "strict" only definite issues. Strict's findings are therefore a subset of thorough's.
 - advocate, inputs {"document", "own_findings", "other_findings", "round"} -> FINDINGS:
   a rebuttal round. Own findings the other side also raised are defended; the rest
   are defended only if their evidence meets the profile's bar to hold a point
   (strict: definite; thorough: hedged or definite), else conceded. Other-side
   findings whose evidence meets the same bar are adopted.
-- judge, inputs {"matches", "criteria"} -> JUDGEMENT, one verdict per match.
+- judge, inputs {"matches", "criteria", "document"} -> JUDGEMENT, one verdict per
+  match: the rubric criterion for the finding's type decides, and the verdict names
+  it (decided_by, where the agent's schema has that field).
 - coordinator, specialist, assembler and stage: the Supervisor's and the Chain's
   agents, played as specialists.py describes.
 """
@@ -33,13 +38,19 @@ from . import clauses, specialists
 
 # The lowest tier each profile flags at first, and the lowest it holds to under rebuttal.
 PROFILES = {
-    "thorough": {"flag": clauses.MENTION, "hold": clauses.HEDGED},
+    "thorough": {"flag": clauses.PRESENT, "hold": clauses.HEDGED},
     "strict": {"flag": clauses.DEFINITE, "hold": clauses.DEFINITE},
 }
-# How sure the judge is of a disputed point: strong either way for definite wording or
-# a bare mention; least sure for hedged wording, which a careful reader could take
-# either way (and which the review inbox should therefore see).
-_DISPUTE_CONFIDENCE = {clauses.DEFINITE: 0.9, clauses.HEDGED: 0.6, clauses.MENTION: 0.8}
+# How sure the judge is of a disputed point: strong either way when the evidence is
+# clear (definite wording is an issue; a clause that meets the policy, such as a clear
+# cap, is not); least sure for hedged wording, which a careful reader could take either
+# way (and which the review inbox should therefore see).
+_DISPUTE_CONFIDENCE = {clauses.DEFINITE: 0.9, clauses.HEDGED: 0.6, clauses.PRESENT: 0.85}
+# Whether a chosen law is foreign to the reader is not in the text: a choice of law
+# that meets the policy is still only moderately sure not to be an issue.
+_TYPE_CONFIDENCE = {("governing_law", clauses.PRESENT): 0.7}
+# How sure the judge is that quoted evidence is no clause of the finding's type at all.
+_NOT_A_CLAUSE_CONFIDENCE = 0.8
 _LATENCY = re.compile(r"(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?")
 
 
@@ -76,7 +87,7 @@ def parse_latency(value: str) -> tuple[float, float]:
 
 def _play(request: Request) -> dict[str, Any]:
     if request.role == "judge":
-        return judge(request.inputs)
+        return judge(request.inputs, with_decided_by=_schema_has_decided_by(request.output_schema))
     if request.role == "advocate":
         bar = PROFILES.get(request.profile)
         if bar is None:
@@ -106,14 +117,26 @@ def _play(request: Request) -> dict[str, Any]:
 
 
 def advocate(document: str, min_tier: int) -> dict[str, Any]:
-    """Findings for every sentence whose wording reaches `min_tier`, in document order."""
-    findings = []
-    for sentence in clauses.split_sentences(document):
-        for hit in clauses.scan(sentence.text):
-            if hit.tier >= min_tier:
-                findings.append(_finding(hit, sentence.text, clauses.explain(hit)))
-    # A sentence repeated word for word (boilerplate) is one point, not two.
+    """One finding per clause type whose strongest sentence reaches `min_tier`, quoting
+    that sentence (the first of the strongest), in document order. A reviewer decides a
+    clause, not each of its sentences; a mere mention of a topic is no clause."""
+    best: dict[str, tuple[clauses.Sentence, str, clauses.Hit]] = {}
+    for sentence, heading, hit in clauses.read(document):
+        kind = hit.rule.type
+        if kind not in best or hit.tier > best[kind][2].tier:
+            best[kind] = (sentence, heading, hit)
+    chosen = sorted(best.values(), key=lambda item: (item[0].start, clauses.FINDING_TYPES.index(item[2].rule.type)))
+    findings = [
+        _finding(hit, sentence.text, _explanation(hit, heading))
+        for sentence, heading, hit in chosen
+        if hit.tier >= min_tier
+    ]
     return {"findings": _unique(findings)}
+
+
+def _explanation(hit: clauses.Hit, heading: str) -> str:
+    under = f" Under the heading “{heading}”." if heading and hit.rule.name.endswith(".heading") else ""
+    return clauses.explain(hit) + under
 
 
 def rebut(document: str, inputs: dict[str, Any], hold: int) -> dict[str, Any]:
@@ -121,11 +144,10 @@ def rebut(document: str, inputs: dict[str, Any], hold: int) -> dict[str, Any]:
     own = _required(inputs, "own_findings", list)
     other = _required(inputs, "other_findings", list)
     round_no = inputs.get("round", 1)
-    sentences = clauses.split_sentences(document)
     kept: list[dict[str, Any]] = []
 
     for finding in own:
-        hit = clauses.rate(finding.get("evidence", ""), finding.get("type", ""))
+        hit = _read(document, finding.get("evidence", ""), finding.get("type", ""))
         if any(_same_point(finding, theirs) for theirs in other):
             why = "the other advocate raised it too. " + _original(finding)
         elif hit and hit.tier >= hold:
@@ -137,8 +159,9 @@ def rebut(document: str, inputs: dict[str, Any], hold: int) -> dict[str, Any]:
     for theirs in other:
         if any(_same_point(theirs, mine) for mine in own):
             continue
-        sentence = _locate(theirs.get("evidence", ""), sentences)
-        hit = sentence and clauses.rate(sentence.text, theirs.get("type", ""))
+        located = clauses.locate(document, theirs.get("evidence", ""))
+        sentence = located[0] if located else None
+        hit = located and clauses.rate(sentence.text, theirs.get("type", ""), located[1])
         if hit and hit.tier >= hold:
             why = f"Round {round_no}: adopted from the other advocate; {clauses.explain(hit)}"
             kept.append(_finding(hit, sentence.text, why))
@@ -168,16 +191,11 @@ def _same_point(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return bool(ea and eb) and (ea in eb or eb in ea)
 
 
-def _locate(evidence: str, sentences: list[clauses.Sentence]) -> clauses.Sentence | None:
-    """The document sentence a quote came from, so adopted evidence stays verbatim."""
-    quote = _normal(evidence)
-    if not quote:
-        return None
-    for sentence in sentences:
-        text = _normal(sentence.text)
-        if quote in text or text in quote:
-            return sentence
-    return None
+def _read(document: str, evidence: str, finding_type: str) -> clauses.Hit | None:
+    """How a quote reads as a clause of the type, under the heading it stands under in
+    the document (a quote not found there is read on its own)."""
+    located = clauses.locate(document, evidence) if document else None
+    return clauses.rate(evidence, finding_type, located[1] if located else "")
 
 
 def _original(finding: dict[str, Any]) -> str:
@@ -206,41 +224,64 @@ def _in_document_order(findings: list[dict[str, Any]], document: str) -> list[di
 # --- judge -------------------------------------------------------------------
 
 
-def judge(inputs: dict[str, Any]) -> dict[str, Any]:
-    """One verdict per match. Agreed findings stand; a disputed one stands only if
-    its evidence is definite wording (see clauses.py). A criterion applies to a match
-    when its applies_to lists the finding's type, or is empty (a general criterion)."""
+def judge(inputs: dict[str, Any], with_decided_by: bool = True) -> dict[str, Any]:
+    """One verdict per match. Agreed findings stand. A disputed one is judged by the
+    rubric criterion for its type, on how its evidence reads in the document: definite
+    wording is an issue; a clause that meets the policy (a clear cap, a fixed notice
+    period) is not, and the judge is sure of both; hedged wording is not a definite
+    issue, and the judge is unsure. A criterion applies to a match when its applies_to
+    lists the finding's type, or is empty (a general criterion); of those, the one
+    that names the type, then the heaviest, decides."""
     matches = _required(inputs, "matches", list)
     criteria = inputs.get("criteria") or []
-    return {"verdicts": [_verdict(match, criteria) for match in matches]}
+    document = inputs.get("document") if isinstance(inputs.get("document"), str) else ""
+    verdicts = []
+    for match in matches:
+        verdict = _verdict(match, criteria, document)
+        if not with_decided_by:
+            verdict.pop("decided_by")
+        verdicts.append(verdict)
+    return {"verdicts": verdicts}
 
 
-def _verdict(match: dict[str, Any], criteria: list[dict[str, Any]]) -> dict[str, Any]:
+def _verdict(match: dict[str, Any], criteria: list[dict[str, Any]], document: str) -> dict[str, Any]:
     a, b = match.get("a"), match.get("b")
     finding = a or b
     if finding is None:
         raise PermanentError(f"Match {match.get('key')!r} has no finding from either advocate")
     finding_type = match.get("type") or finding.get("type", "")
     applied = [c for c in criteria if not c.get("applies_to") or finding_type in c["applies_to"]]
-    hits = {side: clauses.rate(f.get("evidence", ""), finding_type) for side, f in (("a", a), ("b", b)) if f}
+    hits = {side: _read(document, f.get("evidence", ""), finding_type) for side, f in (("a", a), ("b", b)) if f}
     # The side whose wording is strongest is the one to judge (A on a tie).
     flagged = max(hits, key=lambda side: hits[side].tier if hits[side] else 0)
     hit = hits[flagged]
     wording = _wording(hit)
+    deciding = _deciding(applied, finding_type)
+    test = f"“{deciding.get('title', deciding.get('id'))}”" if deciding else "the wording alone"
 
     if match.get("status") == "agreed" and a and b:
         is_issue, recommendation = True, "accept_a"
         confidence = 0.95 if hit and hit.tier == clauses.DEFINITE else 0.9
-        decision = f"Both advocates flagged it; {wording}. It stands."
+        decision = f"Both advocates flagged it; {wording}. It stands under {test}."
     else:
         is_issue = bool(hit and hit.tier == clauses.DEFINITE)
         other = "b" if flagged == "a" else "a"
         # With both sides present (they differ in detail) the stronger version wins either way.
         recommendation = f"accept_{flagged}" if is_issue or (a and b) else f"accept_{other}"
-        confidence = _DISPUTE_CONFIDENCE[hit.tier] if hit else 0.55
+        if hit:
+            confidence = _TYPE_CONFIDENCE.get((finding_type, hit.tier), _DISPUTE_CONFIDENCE[hit.tier])
+        else:
+            confidence = _NOT_A_CLAUSE_CONFIDENCE
         who = "Both advocates raised it but differ" if a and b else f"Only advocate {flagged.upper()} flagged it"
         side = f"{who}; {wording}"
-        decision = f"{side}, so it is an issue." if is_issue else f"{side}, not a definite issue."
+        if is_issue:
+            decision = f"{side}, so it is an issue under {test}."
+        elif hit and hit.tier == clauses.HEDGED:
+            decision = f"{side}: not a definite issue under {test}, but a reader may take it either way."
+        elif hit:
+            decision = f"{side}: the clause is there and meets {test}, so it is not an issue."
+        else:
+            decision = f"{side}, so it is not an issue."
 
     if applied:
         names = ", ".join(f"“{c.get('title', c.get('id'))}” (weight {c.get('weight', 1)})" for c in applied)
@@ -255,19 +296,42 @@ def _verdict(match: dict[str, Any], criteria: list[dict[str, Any]]) -> dict[str,
         "recommendation": recommendation,
         "confidence": confidence,
         "criteria": [str(c.get("id")) for c in applied],
+        "decided_by": str(deciding.get("id")) if deciding else "",
         "rationale": rationale,
     }
 
 
+def _deciding(applied: list[dict[str, Any]], finding_type: str) -> dict[str, Any] | None:
+    """The criterion that decides: one naming the type before a general one, then the heaviest."""
+    if not applied:
+        return None
+    return max(
+        applied,
+        key=lambda c: (finding_type in (c.get("applies_to") or []), float(c.get("weight", 1) or 0)),
+    )
+
+
 def _wording(hit: clauses.Hit | None) -> str:
     if hit is None:
-        return "no rule recognises the evidence as this kind of issue"
-    if hit.tier == clauses.MENTION:
-        return f"the evidence only mentions “{hit.phrase}”"
+        return "the evidence is no clause of this type"
+    if hit.tier == clauses.PRESENT:
+        return f"the evidence is such a clause (“{hit.phrase}”) with no definite issue in its wording"
     return f"the evidence says “{hit.phrase}”, {clauses.TIER_NAMES[hit.tier]} wording"
 
 
 # --- helpers -----------------------------------------------------------------
+
+
+def _schema_has_decided_by(schema: dict[str, Any] | None) -> bool:
+    """Whether the judge's schema has room for decided_by: agents saved before it existed
+    keep their old schema, which forbids extra fields."""
+    if not schema:
+        return True
+    try:
+        verdict = schema["properties"]["verdicts"]["items"]
+    except (KeyError, TypeError):
+        return True
+    return "decided_by" in (verdict.get("properties") or {}) or verdict.get("additionalProperties", True) is not False
 
 
 def _required(inputs: dict[str, Any], name: str, kind: type) -> Any:

@@ -78,18 +78,17 @@ def specialist(profile: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def financial(document: str) -> dict[str, Any]:
     amounts = fields.find_amounts(document)
-    dates = fields.find_dates(document)
-    currency = fields.main_currency(amounts)
-    number = fields.find_invoice_number(document)
-    picked = {label: fields.pick(amounts, label) for label in ("total", "net", "tax")}
-    issue, due = fields.pick_date(dates, "issue"), fields.pick_date(dates, "due")
+    reading = fields.read_invoice(document)
+    currency = reading.currency[0] if reading.currency else None
     return {
         "fields": {
-            "invoice_number": number[0] if number else None,
-            "issue_date": issue.value.isoformat() if issue else None,
-            "due_date": due.value.isoformat() if due else None,
-            **{label: _number(amount.value) if amount else None for label, amount in picked.items()},
+            "invoice_number": reading.number[0] if reading.number else None,
+            "issue_date": reading.issue.value.isoformat() if reading.issue else None,
+            "due_date": reading.due.value.isoformat() if reading.due else None,
+            **{label: _number(amount.value) if amount else None for label, amount in reading.amounts.items()},
             "currency": currency,
+            "vendor": reading.vendor,
+            "customer": reading.customer,
         },
         "amounts": [
             {
@@ -190,29 +189,23 @@ def stage(profile: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def extract(document: str) -> dict[str, Any]:
     """The fields exactly as the document writes them, and the line each came from."""
-    amounts = fields.find_amounts(document)
-    dates = fields.find_dates(document)
-    number = fields.find_invoice_number(document)
-    parties = {party["role"]: party["name"] for party in fields.find_parties(document)}
+    reading = fields.read_invoice(document)
     found: dict[str, Any] = {name: None for name in ("invoice_number", "issue_date", "due_date")}
     evidence: dict[str, str] = {}
-    if number:
-        found["invoice_number"], evidence["invoice_number"] = number
-    for name, label in (("issue_date", "issue"), ("due_date", "due")):
-        if picked := fields.pick_date(dates, label):
+    if reading.number:
+        found["invoice_number"], evidence["invoice_number"] = reading.number
+    for name, picked in (("issue_date", reading.issue), ("due_date", reading.due)):
+        if picked:
             found[name], evidence[name] = picked.raw, picked.line
-    for label in ("total", "net", "tax"):
-        amount = fields.pick(amounts, label)
+    for label, amount in reading.amounts.items():
         found[label] = amount.raw if amount else None
         if amount:
             evidence[label] = amount.line
-    total = fields.pick(amounts, "total")
-    currency = (total.currency_raw if total else "") or next((a.currency_raw for a in amounts if a.currency_raw), "")
-    found["currency"] = currency or None
-    found["vendor"] = (
-        parties.get("vendor") or parties.get("supplier") or parties.get("issuer") or parties.get("party a")
-    )
-    found["customer"] = parties.get("customer") or parties.get("client") or parties.get("party b")
+    found["currency"] = reading.currency[1] if reading.currency else None
+    found["vendor"] = reading.vendor
+    found["customer"] = reading.customer
+    # How the document writes numeric dates, for the normalizer (03/09/2026 is 9 March in the US).
+    found["date_order"] = "day_first" if reading.day_first else "month_first"
     return {"fields": found, "evidence": evidence}
 
 
@@ -227,9 +220,10 @@ def normalize(record: dict[str, Any], *, naive: bool = False) -> dict[str, Any]:
         out[name] = _number(number) if number is not None else None
         if value is not None:
             notes.append(f"{name}: {value!r} read as {out[name]}")
+    day_first = not naive and raw.get("date_order") != "month_first"
     for name in ("issue_date", "due_date"):
         value = raw.get(name)
-        parsed = fields.parse_date(value, day_first=not naive) if isinstance(value, str) else None
+        parsed = fields.parse_date(value, day_first=day_first) if isinstance(value, str) else None
         out[name] = parsed.isoformat() if parsed else None
         if value is not None:
             notes.append(f"{name}: {value!r} read as {out[name]}")
