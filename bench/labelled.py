@@ -75,7 +75,7 @@ def run_pipeline(slug: str, text: str, run_id: int = 1, audit_rate: float = 0.05
     from orchestrator.demo import chain
     from orchestrator.llm import Request, get_provider
     from orchestrator.patterns import RunContext, StepState, decider_for
-    from orchestrator.schemas import problems
+    from orchestrator.patterns.schemas import problems
 
     pipeline, agents = _pipelines()[slug], _agents()
     holders = {slot: agents[agent] for slot, agent in pipeline["slots"]}

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from orchestrator.llm import clauses, fields
+from orchestrator.llm.offline import clauses, fields
 
 
 def _types(text: str) -> set[str]:
