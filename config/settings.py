@@ -192,7 +192,29 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 QUORUM_MAX_UPLOAD_BYTES = envint("QUORUM_MAX_UPLOAD_MB", 25) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = envint("QUORUM_MAX_FILES_PER_UPLOAD", 200)
+QUORUM_MAX_FILES_PER_UPLOAD = envint("QUORUM_MAX_FILES_PER_UPLOAD", 100)
+# Quorum's upload handler refuses the file past the cap with a clear message; Django's
+# own check (a bare 400) stays one higher as the backstop for other forms.
+DATA_UPLOAD_MAX_NUMBER_FILES = QUORUM_MAX_FILES_PER_UPLOAD + 1
+QUORUM_MAX_UPLOAD_REQUEST_BYTES = envint("QUORUM_MAX_UPLOAD_REQUEST_MB", 256) * 1024 * 1024
+# The size limit is enforced while the body streams in, before anything is written whole.
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Text is read in a separate, bounded process (documents/sandbox.py). The upload
+# request reads a file of up to QUORUM_EXTRACTION_INLINE_KB itself for at most
+# QUORUM_EXTRACTION_INLINE_S seconds (and all its files for at most
+# QUORUM_UPLOAD_INLINE_BUDGET_S); anything else is read by a job, with these limits.
+QUORUM_EXTRACTION_INLINE_BYTES = envint("QUORUM_EXTRACTION_INLINE_KB", 2048) * 1024
+QUORUM_EXTRACTION_INLINE_S = envfloat("QUORUM_EXTRACTION_INLINE_S", 3)
+QUORUM_UPLOAD_INLINE_BUDGET_S = envfloat("QUORUM_UPLOAD_INLINE_BUDGET_S", 10)
+QUORUM_EXTRACTION_TIMEOUT_S = envint("QUORUM_EXTRACTION_TIMEOUT_S", 120)
+QUORUM_EXTRACTION_MEMORY_MB = envint("QUORUM_EXTRACTION_MEMORY_MB", 1024)
+QUORUM_EXTRACTION_MAX_PAGES = envint("QUORUM_EXTRACTION_MAX_PAGES", 2000)
+QUORUM_EXTRACTION_MAX_CHARS = envint("QUORUM_EXTRACTION_MAX_CHARS", 5_000_000)
+QUORUM_OCR_MAX_PAGES = envint("QUORUM_OCR_MAX_PAGES", 50)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
