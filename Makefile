@@ -43,13 +43,17 @@ tesseract:
 # touch (or steal jobs from) a running `make run`. Tests serve plain HTTP and
 # static files from the source tree.
 TEST_VAR ?= $(CURDIR)/var/test
+# Tests and the benchmark run with DEBUG off, as production does, so they need a key: a fresh one each time.
+RANDOM_KEY = $$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 test: $(VENV)/.installed chromium tesseract
-	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false $(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
+	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
+		$(PY) -m config.embedded $(PY) -m pytest $(PYTEST_ARGS)
 
 # A benchmark, not a test: prints a table and writes var/bench/latest.json.
 # `make bench ARGS=pages` runs one module.
 bench: $(VENV)/.installed tesseract
 	QUORUM_VAR_DIR=$(CURDIR)/var/bench/run HTTPS=false STATIC_MANIFEST=false QUORUM_BENCH_OUT=$(CURDIR)/var/bench/latest.json \
+		SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
 		$(PY) -m config.embedded $(PY) -m bench $(ARGS)
 
 lint: $(VENV)/.installed

@@ -74,6 +74,18 @@ class Document(models.Model):
     def from_ocr(self) -> bool:
         return self.text_source in (self.Source.OCR, self.Source.MIXED)
 
+    def prompt_note(self) -> str:
+        """What an agent should know about where the text came from: OCR text has
+        misread characters, so quotes and numbers may differ from the page."""
+        if not self.from_ocr:
+            return ""
+        share = "All" if self.text_source == self.Source.OCR else "Some"
+        confidence = f" (mean confidence {self.ocr_confidence:.0f}%)" if self.ocr_confidence is not None else ""
+        return (
+            f"\n\nNote: {share} of this document's text was read from scanned pages with OCR{confidence}; "
+            "expect misread characters and check figures against their context."
+        )
+
     def latest_run(self):
         return self.runs.top_level().order_by("-created_at", "-id").first()
 
