@@ -46,7 +46,9 @@ def budget(wall_s: float | None = None, *, ocr: bool = True) -> Budget:
         chars=settings.QUORUM_EXTRACTION_MAX_CHARS,
         ocr_pages=settings.QUORUM_OCR_MAX_PAGES if ocr else 0,
     )
-    return Budget(wall_s=wall_s, cpu_s=math.ceil(wall_s) + 1, memory_mb=settings.QUORUM_EXTRACTION_MEMORY_MB, limits=limits)
+    return Budget(
+        wall_s=wall_s, cpu_s=math.ceil(wall_s) + 1, memory_mb=settings.QUORUM_EXTRACTION_MEMORY_MB, limits=limits
+    )
 
 
 def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = None) -> Ingested:

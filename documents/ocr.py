@@ -36,7 +36,8 @@ def read_image(data: bytes, limits: Limits) -> tuple[str, int, float | None]:
         raise ExtractionError(f"corrupt: the image is damaged and cannot be read ({type(error).__name__})") from None
     if width * height > limits.image_pixels:
         raise ExtractionError(
-            f"too large an image: {width:,} × {height:,} pixels; the limit is {limits.image_pixels // 1_000_000} megapixels"
+            f"too large an image: {width:,} × {height:,} pixels; "
+            f"the limit is {limits.image_pixels // 1_000_000} megapixels"
         )
     if frames > limits.ocr_pages:
         raise ExtractionError(f"too many scanned pages: {frames:,}; the limit for OCR is {limits.ocr_pages:,}")
@@ -107,9 +108,7 @@ def _ocr(image, limits: Limits) -> tuple[str, list[float]]:
         paragraph = (data["block_num"][index], data["par_num"][index])
         paragraphs.setdefault(paragraph, {}).setdefault(data["line_num"][index], []).append(word)
         confidences.append(confidence)
-    text = "\n\n".join(
-        "\n".join(" ".join(words) for words in lines.values()) for lines in paragraphs.values()
-    )
+    text = "\n\n".join("\n".join(" ".join(words) for words in lines.values()) for lines in paragraphs.values())
     return text, confidences
 
 

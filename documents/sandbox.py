@@ -8,6 +8,7 @@ it by more than the size of the text that comes back.
 `extract_bounded(path, name, wall_s=...)` is the parent's side; running this
 module (`python -m documents.sandbox PATH SUFFIX LIMITS-JSON`) is the child's."""
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -90,10 +91,8 @@ def extract_bounded(path: str | Path, filename: str, budget: Budget) -> Extracte
 
 
 def _kill_group(child: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _limit_self(cpu_s: int, memory_mb: int) -> None:
