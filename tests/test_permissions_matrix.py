@@ -1,7 +1,8 @@
 """Every URL in the URL configuration × every member of the cast (anonymous,
 outsider, analyst, reviewer, admin) gets the answer its rule says. The URLs come
 from get_resolver(), so a new URL without a rule in RULES fails
-test_every_url_has_a_rule: adding one is a one-line change below."""
+test_every_url_has_a_rule: adding one is a one-line change below. Every answer
+must also carry the Content-Security-Policy header."""
 
 from dataclasses import dataclass
 
@@ -202,6 +203,8 @@ def test_every_url_answers_every_member_of_the_cast_as_its_rule_says(cast, world
                 good = status == rule.ok
             else:
                 good = status < 500 and status != 403 and not (status == 302 and "/login/" in location)
+            # Every answer carries the Content-Security-Policy, refusals and redirects included.
+            good = good and "Content-Security-Policy" in response
             if not good:
                 wrong.append(
                     f"{name} {rule.method.upper()} {path} as {role}: {status} {location} (expected {expected})"
