@@ -113,13 +113,15 @@ def test_every_url_has_a_rule():
 
 
 @pytest.fixture
-def world(db, analyst):
+def world(db, analyst, queues):
     """One of everything a URL can name."""
     from orchestrator.models import Step
 
+    # A job waiting in the default queue, never worked: the RQ dashboard's job pages need one.
+    job = queues[0].enqueue("builtins.print", "matrix")
     run = make_run()
     item = run.review_items.first()
-    step = Step.objects.create(run=run, key="advocate:a:1", status=Step.Status.DONE)
+    step = Step.objects.create(run=run, key="advocate:a:1", status=Step.Status.SUCCEEDED)
     return {
         "document_id": run.document_id,
         "run_id": run.pk,
@@ -130,7 +132,7 @@ def world(db, analyst):
         "queue_index": 0,
         "scheduler_index": 0,
         "connection_index": 0,
-        "job_id": "no-such-job",
+        "job_id": job.id,
         "result_id": "no-such-result",
         "key": "no-such-worker",
         "scheduler_name": "no-such-scheduler",
