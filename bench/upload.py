@@ -29,7 +29,7 @@ UPLOAD = reverse("documents:upload")
 def _client() -> Client:
     user, _ = User.objects.get_or_create(username="bench-uploader")
     user.groups.add(Group.objects.get_or_create(name=ANALYST)[0])
-    client = Client()
+    client = Client(SERVER_NAME="localhost")  # an allowed host
     client.force_login(user)
     return client
 

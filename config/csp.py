@@ -1,5 +1,5 @@
 """The one exception to Quorum's Content-Security-Policy: django-rq's dashboard
-(staff only, under /admin/rq/) ships inline <style> and <script> without
+(staff only, under /admin/rq/ and /admin/django_rq/) ships inline <style> and <script> without
 nonces, so its pages get a policy that allows inline code from Quorum's own
 origin and nothing more."""
 
@@ -22,6 +22,7 @@ class RQDashboardPolicy:
     def __call__(self, request):
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        if match is not None and match.namespace == "django_rq":
+        # Its own URLs, and the copy of them it mounts inside the admin (admin:django_rq_*).
+        if match is not None and (match.namespace == "django_rq" or (match.url_name or "").startswith("django_rq_")):
             response._csp_config = _rq_dashboard_policy()
         return response
