@@ -8,6 +8,7 @@ through the extraction process (Tesseract included)."""
 
 import gc
 import hashlib
+import re
 import statistics
 import time
 
@@ -80,19 +81,18 @@ def _hostile(client: Client) -> dict:
             elapsed = time.monotonic() - started
         rss = process.memory_info().rss - baseline
         assert response.status_code in (200, 413), (label, response.status_code)
-        result = response.context["result"]
-        print(f"   {label:<24} {elapsed:5.2f} s  rss +{rss / 2**20:5.1f} MB  {result.status}: "
-              f"{(result.reason or '')[:70]}", flush=True)  # fmt: skip
+        status, reason, document = _row(response.content.decode())
+        print(f"   {label:<24} {elapsed:5.2f} s  rss +{rss / 2**20:5.1f} MB  {status}: {reason[:70]}", flush=True)
         if elapsed > worst_s:
             worst_s, worst_name = elapsed, label
         worst_rss = max(worst_rss, rss)
-        if result.document is not None and result.document.status == Document.Status.EXTRACTING:
+        if document is not None and document.status == Document.Status.EXTRACTING:
             started = time.monotonic()
-            extract_document_job(result.document.pk)
+            extract_document_job(document.pk)
             job_s = max(job_s, time.monotonic() - started)
-            result.document.refresh_from_db()
-            print(f"   {'':<24} job {time.monotonic() - started:5.2f} s  {result.document.status}: "
-                  f"{result.document.error[:70]}", flush=True)  # fmt: skip
+            document.refresh_from_db()
+            print(f"   {'':<24} job {time.monotonic() - started:5.2f} s  {document.status}: "
+                  f"{document.error[:70]}", flush=True)  # fmt: skip
     _drop_extraction_jobs()
     return {
         "hostile_max_s": round(worst_s, 2),
@@ -102,19 +102,31 @@ def _hostile(client: Client) -> dict:
     }
 
 
+def _row(html: str) -> tuple[str, str, Document | None]:
+    """The status, refusal and document of the result row the view answered
+    (outside the test runner responses carry no template context)."""
+    status = re.search(r'class="upload-result (\w+)"', html)
+    reason = re.search(r'<span class="refused">([^<]*)</span>', html)
+    link = re.search(r'href="/documents/(\d+)/"', html)
+    document = Document.objects.filter(pk=int(link.group(1))).first() if link else None
+    return (status.group(1) if status else "?"), (reason.group(1) if reason else ""), document
+
+
 def _ocr_page_s(client: Client) -> float:
     """Seconds per scanned page: the one-page scanned invoice through the extraction job."""
     data = files.scanned_invoice_pdf()
     times = []
     for _ in range(3):
         _forget(data)
-        response = client.post(UPLOAD, {"files": [SimpleUploadedFile("scan.pdf", data)]})
-        [result] = response.context["results"]
+        response = client.post(
+            UPLOAD, {"files": [SimpleUploadedFile("scan.pdf", data)]}, headers={"X-Requested-With": "XMLHttpRequest"}
+        )
+        _, _, document = _row(response.content.decode())
         started = time.monotonic()
-        extract_document_job(result.document.pk)
+        extract_document_job(document.pk)
         times.append(time.monotonic() - started)
-        result.document.refresh_from_db()
-        assert "NW-88231" in result.document.text, result.document.error
+        document.refresh_from_db()
+        assert "NW-88231" in document.text, document.error
     _forget(data)
     _drop_extraction_jobs()
     return round(statistics.median(times), 2)

@@ -75,8 +75,12 @@ def document_list(request: HttpRequest) -> HttpResponse:
     table = DocumentTable(documents)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     rows = table.page.object_list if table.page else []
-    # Poll only while a run on this page can still change.
-    live = any(row.record.latest_runs and not row.record.latest_runs[0].is_finished for row in rows)
+    # Poll only while a run or a document's text on this page can still change.
+    live = any(
+        (row.record.latest_runs and not row.record.latest_runs[0].is_finished)
+        or row.record.status == Document.Status.EXTRACTING
+        for row in rows
+    )
     context = {"table": table, "live": live}
     if request.htmx:
         return render(request, "documents/list.html#documents-table", context)

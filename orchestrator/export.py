@@ -14,7 +14,9 @@ from .models import Run, Step
 
 # The signs spreadsheets read as a formula, with their full-width and small forms
 # (Excel and LibreOffice normalise those), and the control characters that OWASP lists.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe62", "\ufe63", "\ufe66")
+FORMULA_STARTS = (
+    "=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe62", "\ufe63", "\ufe66",
+)  # fmt: skip
 # Rows read per round trip. Runs carry their whole result JSON, so fewer of them
 # at a time keeps memory flat; steps are plain tuples.
 RUN_CHUNK = 200
