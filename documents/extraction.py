@@ -371,7 +371,7 @@ def _check_docx_parts(data: bytes, limits: Limits) -> None:
                             )
                         if DTD.search(tail + chunk):
                             raise ExtractionError(
-                                "refused: the Word document declares XML entities (a DTD), which Word never "
+                                "unsafe: the Word document declares XML entities (a DTD), which Word never "
                                 "writes and which can expand without bound"
                             )
                         tail = chunk[-32:]
