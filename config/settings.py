@@ -3,10 +3,12 @@ defaults for development (see README.md for the list)."""
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,7 +65,16 @@ def _local_secret_key() -> str:
 
 
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A per-host key file would differ between servers and vanish with the disk: refuse to start.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off Quorum needs its own secret key: set SECRET_KEY to a long "
+            "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
+            "`make run` sets DEBUG=true for development and keeps a key under var/."
+        )
+    SECRET_KEY = _local_secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -80,6 +91,22 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy on every response: scripts and style sheets only from
+# Quorum itself or carrying the page's nonce; no eval (htmx is configured not to
+# need it, base.html). Style attributes stay allowed for the bars whose widths
+# the server computes; <style> elements need the nonce.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
@@ -94,6 +121,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_rq",
     "django_tables2",
+    "axes",
     "documents",
     "orchestrator",
     "review",
@@ -102,6 +130,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "config.csp.RQDashboardPolicy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,6 +141,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -127,6 +158,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.roles",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -162,6 +194,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed-login throttling (django-axes): five wrong passwords for one username from
+# one address lock that pair out for 15 minutes, with a page that says so.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = envint("QUORUM_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("QUORUM_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -193,7 +233,29 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
 QUORUM_MAX_UPLOAD_BYTES = envint("QUORUM_MAX_UPLOAD_MB", 25) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FILES = envint("QUORUM_MAX_FILES_PER_UPLOAD", 200)
+QUORUM_MAX_FILES_PER_UPLOAD = envint("QUORUM_MAX_FILES_PER_UPLOAD", 100)
+# Quorum's upload handler refuses the file past the cap with a clear message; Django's
+# own check (a bare 400) stays one higher as the backstop for other forms.
+DATA_UPLOAD_MAX_NUMBER_FILES = QUORUM_MAX_FILES_PER_UPLOAD + 1
+QUORUM_MAX_UPLOAD_REQUEST_BYTES = envint("QUORUM_MAX_UPLOAD_REQUEST_MB", 256) * 1024 * 1024
+# The size limit is enforced while the body streams in, before anything is written whole.
+FILE_UPLOAD_HANDLERS = [
+    "documents.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Text is read in a separate, bounded process (documents/sandbox.py). The upload
+# request reads a file of up to QUORUM_EXTRACTION_INLINE_KB itself for at most
+# QUORUM_EXTRACTION_INLINE_S seconds (and all its files for at most
+# QUORUM_UPLOAD_INLINE_BUDGET_S); anything else is read by a job, with these limits.
+QUORUM_EXTRACTION_INLINE_BYTES = envint("QUORUM_EXTRACTION_INLINE_KB", 2048) * 1024
+QUORUM_EXTRACTION_INLINE_S = envfloat("QUORUM_EXTRACTION_INLINE_S", 3)
+QUORUM_UPLOAD_INLINE_BUDGET_S = envfloat("QUORUM_UPLOAD_INLINE_BUDGET_S", 10)
+QUORUM_EXTRACTION_TIMEOUT_S = envint("QUORUM_EXTRACTION_TIMEOUT_S", 120)
+QUORUM_EXTRACTION_MEMORY_MB = envint("QUORUM_EXTRACTION_MEMORY_MB", 1024)
+QUORUM_EXTRACTION_MAX_PAGES = envint("QUORUM_EXTRACTION_MAX_PAGES", 2000)
+QUORUM_EXTRACTION_MAX_CHARS = envint("QUORUM_EXTRACTION_MAX_CHARS", 5_000_000)
+QUORUM_OCR_MAX_PAGES = envint("QUORUM_OCR_MAX_PAGES", 50)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

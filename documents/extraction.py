@@ -1,6 +1,12 @@
 """What kind of file an upload is (read from its bytes, never its name) and the
-text inside it. Every refusal is an ExtractionError whose reason is written for
-the person who uploaded the file."""
+text inside it, read within hard limits. Every refusal is an ExtractionError
+whose reason is written for the person who uploaded the file and names the
+limit it hit.
+
+This module runs inside the bounded extraction process (documents/sandbox.py),
+which adds the limits no Python code can enforce on itself (CPU seconds, memory,
+wall clock). It imports nothing from Django and loads each reader's library only
+when a file of that kind arrives, so that process starts in a fraction of a second."""
 
 import codecs
 import io
@@ -9,53 +15,59 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass
+from enum import StrEnum
 from html.parser import HTMLParser
 from pathlib import PurePath
 
-import docx
-import pypdf
-from docx.text.paragraph import Paragraph
-from pypdf.errors import DependencyError, FileNotDecryptedError
-
-from .models import Document
-
 log = logging.getLogger(__name__)
 
-Kind = Document.Kind
+
+class Kind(StrEnum):
+    """The same values as Document.Kind, without importing Django here."""
+
+    PDF = "pdf"
+    DOCX = "docx"
+    TEXT = "text"
+    HTML = "html"
+    IMAGE = "image"
+
+
+class Source(StrEnum):
+    """Where a document's text came from: its own text layer, OCR, or both (some pages each)."""
+
+    TEXT = "text"
+    OCR = "ocr"
+    MIXED = "mixed"
+
 
 ENCRYPTED = "encrypted: remove the password and upload again"
 SCANNED = "scanned image, no text to read"
 EMPTY = "empty: the file has no text in it"
-READABLE = "Quorum reads PDF, Word (.docx), plain text, Markdown and HTML"
+READABLE = "Quorum reads PDF, Word (.docx), plain text, Markdown, HTML and scans (PNG, JPEG, TIFF)"
+NO_OCR = "scanned: this file needs OCR, and Tesseract is not installed on this server"
 
-# A DOCX is a zip; one that inflates far beyond any real document is a zip bomb.
-MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
+MB = 1024 * 1024
 
-# Binary formats people upload by mistake, named so the refusal says what the file is.
-MAGIC = [
-    (b"MZ", "a Windows program"),
-    (b"\x7fELF", "a Linux program"),
-    (b"\xcf\xfa\xed\xfe", "a macOS program"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"{\\rtf", "an RTF document (save it as .docx or PDF)"),
-]
-OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# Password-protected .docx files are OLE containers holding this stream (name in UTF-16).
-OLE_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 
-# The WHATWG MIME sniffing rule for HTML: the first tag, after whitespace, is one of these.
-HTML_START = re.compile(
-    rb"<(!doctype html|html|head|body|script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>]", re.IGNORECASE
-)
-# C0 control bytes other than tab, newlines, form feed and escape: rare in text, common in binaries.
-CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+@dataclass(frozen=True)
+class Limits:
+    """What one document may cost to read. The defaults fit real business
+    documents with room to spare (a 2,000-page PDF, a Word file of 16 MB of XML);
+    each one stops a known attack: pages that share one huge content stream, a
+    zip that inflates a thousandfold, an image of a billion pixels."""
+
+    pages: int = 2000
+    chars: int = 5_000_000
+    # Bytes of a DOCX as they inflate, counted while reading (declared sizes can lie).
+    inflated_bytes: int = 160 * MB
+    xml_bytes: int = 16 * MB
+    zip_parts: int = 5000
+    # Decompressed page content of a PDF; a stream shared by many pages is read once.
+    pdf_content_bytes: int = 32 * MB
+    # Pages (or images) read with OCR; 0 means "do not OCR here" (the upload request's quick attempt).
+    ocr_pages: int = 50
+    image_pixels: int = 80_000_000
+    ocr_languages: str = "eng+deu"
 
 
 class ExtractionError(Exception):
@@ -72,11 +84,56 @@ class UnsupportedFile(ExtractionError):
         self.what = what
 
 
+class NeedsOCR(ExtractionError):
+    """Raised when OCR is needed but not allowed by the limits (ocr_pages=0): the
+    caller hands the file to the extraction job, which may OCR."""
+
+    def __init__(self):
+        super().__init__("scanned: the text must be read with OCR")
+
+
 @dataclass(frozen=True)
 class Extracted:
-    kind: Kind
+    kind: str
     text: str
     page_count: int | None = None
+    source: str = Source.TEXT
+    # The mean of Tesseract's word confidences (0-100), when any text came from OCR.
+    ocr_confidence: float | None = None
+
+
+# Binary formats people upload by mistake, named so the refusal says what the file is.
+MAGIC = [
+    (b"MZ", "a Windows program"),
+    (b"\x7fELF", "a Linux program"),
+    (b"\xcf\xfa\xed\xfe", "a macOS program"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"{\\rtf", "an RTF document (save it as .docx or PDF)"),
+]
+# Scans Quorum reads with OCR.
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Password-protected .docx files are OLE containers holding this stream (name in UTF-16).
+OLE_ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
+
+# The WHATWG MIME sniffing rule for HTML: the first tag, after whitespace, is one of these.
+HTML_START = re.compile(
+    rb"<(!doctype html|html|head|body|script|iframe|h1|div|font|table|a|style|title|b|br|p|!--)[\s>]", re.IGNORECASE
+)
+# C0 control bytes other than tab, newlines, form feed and escape: rare in text, common in binaries.
+CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0e-\x1a\x1c-\x1f\x7f]")
+# Word never writes a DTD; one in a DOCX part is there to expand entities (a "billion laughs").
+DTD = re.compile(
+    b"|".join(
+        re.escape(word.encode(encoding))
+        for word in ("<!DOCTYPE", "<!ENTITY")
+        for encoding in ("ascii", "utf-16-le", "utf-16-be")
+    ),
+    re.IGNORECASE,
+)
 
 
 def sniff(data: bytes) -> Kind:
@@ -88,6 +145,8 @@ def sniff(data: bytes) -> Kind:
         return Kind.PDF
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _sniff_zip(data)
+    if data.startswith(IMAGE_MAGIC):
+        return Kind.IMAGE
     if data.startswith(OLE):
         if OLE_ENCRYPTED in data:
             raise ExtractionError(ENCRYPTED)
@@ -103,23 +162,26 @@ def sniff(data: bytes) -> Kind:
     return Kind.TEXT
 
 
-def extract(data: bytes, filename: str) -> Extracted:
-    """Read the text out of an uploaded file. The filename only improves the
-    wording of a refusal: a .pdf that is really a zip is told so."""
+def extract(data: bytes, filename: str, limits: Limits | None = None) -> Extracted:
+    """Read the text out of an uploaded file within the limits. The filename
+    only improves the wording of a refusal: a .pdf that is really a zip is told so."""
+    limits = limits or Limits()
     try:
         kind = sniff(data)
     except UnsupportedFile as error:
         suffix = PurePath(filename).suffix.lower()
-        if suffix in {".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm"}:
+        if suffix in {".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".png", ".jpg", ".tif"}:
             raise ExtractionError(
                 f"unsupported: this is {error.what}, although its name ends in {suffix}. {READABLE}."
             ) from None
         raise
-    text, page_count = READERS[kind](data)
-    text = _tidy(text)
+    extracted = READERS[kind](data, limits)
+    text = _tidy(extracted.text)
     if not text:
-        raise ExtractionError(SCANNED if kind == Kind.PDF else EMPTY)
-    return Extracted(kind, text, page_count)
+        raise ExtractionError(SCANNED if kind in (Kind.PDF, Kind.IMAGE) else EMPTY)
+    if len(text) > limits.chars:
+        raise ExtractionError(f"too long: {len(text):,} characters of text; the limit is {limits.chars:,}")
+    return Extracted(kind, text, extracted.page_count, extracted.source, extracted.ocr_confidence)
 
 
 def _is_pdf(data: bytes) -> bool:
@@ -133,7 +195,6 @@ def _sniff_zip(data: bytes) -> Kind:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-            unzipped = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, EOFError, ValueError):
         raise ExtractionError("corrupt: the file is a damaged Word document or ZIP archive") from None
     if "word/document.xml" not in names:
@@ -142,8 +203,6 @@ def _sniff_zip(data: bytes) -> Kind:
         if "ppt/presentation.xml" in names:
             raise UnsupportedFile("a PowerPoint presentation")
         raise UnsupportedFile("a ZIP archive")
-    if unzipped > MAX_UNZIPPED_BYTES:
-        raise UnsupportedFile("a Word document that unpacks to more than 512 MB")
     return Kind.DOCX
 
 
@@ -176,7 +235,10 @@ def _tidy(text: str) -> str:
     return text.strip()
 
 
-def _read_pdf(data: bytes) -> tuple[str, int]:
+def _read_pdf(data: bytes, limits: Limits) -> Extracted:
+    import pypdf
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -192,17 +254,80 @@ def _read_pdf(data: bytes) -> tuple[str, int]:
         # pypdf signals damage with many exception types; any of them means the same to the uploader.
         log.info("unreadable PDF: %r", error)
         raise ExtractionError("corrupt: the PDF is damaged or incomplete and cannot be read") from None
-    texts = []
+    if count > limits.pages:
+        raise ExtractionError(f"too many pages: {count:,}; the limit is {limits.pages:,}")
+    texts: list[str] = []
+    # pypdf parses a page's content stream again for every page that shows it: a
+    # small file whose 40 pages share one 1 MB stream took a minute. A stream (with
+    # the same resources) is read once, and every distinct stream counts against
+    # the document's budget of decompressed content.
+    read: dict[tuple, str] = {}
+    budget = limits.pdf_content_bytes
     for number, page in enumerate(pages, start=1):
+        key = _shared_key(page)
+        if key is not None and key in read:
+            texts.append(read[key])
+            continue
         try:
-            texts.append(page.extract_text() or "")
+            contents = page.get_contents()
+            budget -= len(contents.get_data()) if contents is not None else 0
+            if budget < 0:
+                raise ExtractionError(
+                    f"too complex: the PDF's page content unpacks to more than "
+                    f"{limits.pdf_content_bytes // MB} MB (the limit), by page {number}"
+                )
+            text = (page.extract_text() or "").strip()
+        except ExtractionError:
+            raise
         except Exception as error:
             log.info("unreadable PDF page %d: %r", number, error)
             raise ExtractionError(f"corrupt: page {number} of the PDF cannot be read") from None
-    return "\n\n".join(text.strip() for text in texts), count
+        if key is not None:
+            read[key] = text
+        texts.append(text)
+        if sum(map(len, texts)) > limits.chars:
+            raise ExtractionError(f"too long: more than {limits.chars:,} characters of text by page {number}")
+    scanned = [number for number, text in enumerate(texts, start=1) if not text]
+    if not scanned:
+        return Extracted(Kind.PDF, "\n\n".join(texts), count)
+    # Pages without a text layer are read with OCR; pages with one never are.
+    from . import ocr
+
+    read_pages, confidence = ocr.read_pdf_pages(data, scanned, limits)
+    for number, text in read_pages.items():
+        texts[number - 1] = text
+    if not read_pages:
+        return Extracted(Kind.PDF, "\n\n".join(texts), count)
+    source = Source.OCR if len(read_pages) == count else Source.MIXED
+    return Extracted(Kind.PDF, "\n\n".join(text for text in texts if text), count, source, confidence)
 
 
-def _read_docx(data: bytes) -> tuple[str, None]:
+def _shared_key(page) -> tuple | None:
+    """What makes two pages read the same: the same content stream objects and
+    the same resources. None when the contents are not shared objects."""
+    from pypdf.generic import ArrayObject, IndirectObject
+
+    raw = page.get("/Contents")
+    if isinstance(raw, IndirectObject):
+        contents = ((raw.idnum, raw.generation),)
+    elif isinstance(raw, ArrayObject) and all(isinstance(item, IndirectObject) for item in raw):
+        contents = tuple((item.idnum, item.generation) for item in raw)
+    else:
+        return None
+    resources = page.get("/Resources")
+    if isinstance(resources, IndirectObject):
+        return contents, (resources.idnum, resources.generation)
+    if resources is None:
+        # Inherited from the page tree, which pages of one file share.
+        return contents, None
+    # Resources written into each page: not worth comparing; the content budget still counts every page.
+    return None
+
+
+def _read_docx(data: bytes, limits: Limits) -> Extracted:
+    _check_docx_parts(data, limits)
+    import docx
+
     try:
         document = docx.Document(io.BytesIO(data))
         blocks = [_docx_block_text(block) for block in document.iter_inner_content()]
@@ -210,10 +335,56 @@ def _read_docx(data: bytes) -> tuple[str, None]:
         # python-docx raises KeyError, lxml and zip errors for a broken package.
         log.info("unreadable DOCX: %r", error)
         raise ExtractionError("corrupt: the Word document is damaged and cannot be read") from None
-    return "\n\n".join(block for block in blocks if block.strip()), None
+    return Extracted(Kind.DOCX, "\n\n".join(block for block in blocks if block.strip()))
+
+
+def _check_docx_parts(data: bytes, limits: Limits) -> None:
+    """Inflate every part of the package once, counting the bytes as they come
+    out (a ZIP's declared sizes can lie), and refuse DTDs. python-docx then reads
+    parts whose real sizes are known to be within the limits."""
+    total = xml = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+            if len(parts) > limits.zip_parts:
+                raise ExtractionError(
+                    f"too many parts: the Word document holds {len(parts):,} files; the limit is {limits.zip_parts:,}"
+                )
+            for info in parts:
+                is_xml = info.filename.lower().endswith((".xml", ".rels"))
+                tail = b""
+                with archive.open(info) as part:
+                    while chunk := part.read(256 * 1024):
+                        total += len(chunk)
+                        if total > limits.inflated_bytes:
+                            raise ExtractionError(
+                                f"too large when unpacked: the Word document inflates past "
+                                f"{limits.inflated_bytes // MB} MB (the limit)"
+                            )
+                        if not is_xml:
+                            continue
+                        xml += len(chunk)
+                        if xml > limits.xml_bytes:
+                            raise ExtractionError(
+                                f"too large when unpacked: the Word document's text (XML) inflates past "
+                                f"{limits.xml_bytes // MB} MB (the limit)"
+                            )
+                        if DTD.search(tail + chunk):
+                            raise ExtractionError(
+                                "unsafe: the Word document declares XML entities (a DTD), which Word never "
+                                "writes and which can expand without bound"
+                            )
+                        tail = chunk[-32:]
+    except ExtractionError:
+        raise
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, OSError) as error:
+        log.info("unreadable DOCX package: %r", error)
+        raise ExtractionError("corrupt: the Word document is damaged and cannot be read") from None
 
 
 def _docx_block_text(block) -> str:
+    from docx.text.paragraph import Paragraph
+
     if isinstance(block, Paragraph):
         return block.text
     rows = []
@@ -227,15 +398,22 @@ def _docx_block_text(block) -> str:
     return "\n".join(rows)
 
 
-def _read_text(data: bytes) -> tuple[str, None]:
-    return _decode(data), None
+def _read_text(data: bytes, limits: Limits) -> Extracted:
+    return Extracted(Kind.TEXT, _decode(data))
 
 
-def _read_html(data: bytes) -> tuple[str, None]:
+def _read_html(data: bytes, limits: Limits) -> Extracted:
     parser = _VisibleText()
     parser.feed(_decode(data))
     parser.close()
-    return parser.text(), None
+    return Extracted(Kind.HTML, parser.text())
+
+
+def _read_image(data: bytes, limits: Limits) -> Extracted:
+    from . import ocr
+
+    text, pages, confidence = ocr.read_image(data, limits)
+    return Extracted(Kind.IMAGE, text, pages, Source.OCR, confidence)
 
 
 class _VisibleText(HTMLParser):
@@ -304,4 +482,10 @@ class _VisibleText(HTMLParser):
         return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
 
 
-READERS = {Kind.PDF: _read_pdf, Kind.DOCX: _read_docx, Kind.TEXT: _read_text, Kind.HTML: _read_html}
+READERS = {
+    Kind.PDF: _read_pdf,
+    Kind.DOCX: _read_docx,
+    Kind.TEXT: _read_text,
+    Kind.HTML: _read_html,
+    Kind.IMAGE: _read_image,
+}

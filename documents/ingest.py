@@ -1,20 +1,25 @@
-"""Turning one uploaded file into a Document, all or nothing: the size limit,
-duplicate detection by SHA-256, text extraction, then the file and its row
-saved together (a failure removes the file again)."""
+"""Turning one uploaded file into a Document: the size limit, duplicate
+detection by SHA-256, then its text read in the bounded extraction process
+(documents/sandbox.py) — at once when the file is small and quick to read,
+otherwise by the extraction job, with the document "extracting" meanwhile.
+Nothing here parses a document; a file refused at once leaves no row or file."""
 
 import hashlib
+import math
+import shutil
+import tempfile
 import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 
-from .extraction import ExtractionError, extract
+from .extraction import HTML_START, IMAGE_MAGIC, Extracted, ExtractionError, Limits, NeedsOCR
 from .models import Document
+from .sandbox import Budget, TooSlow, extract_bounded
 
 # The stored file's extension follows what the bytes are, not what the name claimed.
 STORED_SUFFIX = {
@@ -22,6 +27,7 @@ STORED_SUFFIX = {
     Document.Kind.DOCX: ".docx",
     Document.Kind.TEXT: ".txt",
     Document.Kind.HTML: ".html",
+    Document.Kind.IMAGE: ".img",
 }
 
 
@@ -31,41 +37,142 @@ class Ingested:
     duplicate: bool = False
 
 
-def ingest(upload: File, user=None) -> Ingested:
+def budget(wall_s: float | None = None, *, ocr: bool = True) -> Budget:
+    """The limits one extraction runs under: the job's by default; the upload
+    request's quick attempt passes its own wall clock and no OCR."""
+    wall_s = settings.QUORUM_EXTRACTION_TIMEOUT_S if wall_s is None else wall_s
+    limits = Limits(
+        pages=settings.QUORUM_EXTRACTION_MAX_PAGES,
+        chars=settings.QUORUM_EXTRACTION_MAX_CHARS,
+        ocr_pages=settings.QUORUM_OCR_MAX_PAGES if ocr else 0,
+    )
+    return Budget(
+        wall_s=wall_s, cpu_s=math.ceil(wall_s) + 1, memory_mb=settings.QUORUM_EXTRACTION_MEMORY_MB, limits=limits
+    )
+
+
+def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = None) -> Ingested:
     """Save an uploaded file as a Document, or return the Document that already
-    holds the same bytes. Raises ExtractionError with the reason a file is refused."""
+    holds the same bytes. Commands and imports (quick_s None) wait for the text,
+    read within the job's limits. The upload page passes quick_s: a small file
+    gets that long to be read at once (no OCR); a large, slow or scanned one is
+    saved as "extracting" and read by a job, which then starts the pipeline's run.
+    Raises ExtractionError with the reason a file is refused at once."""
     limit = settings.QUORUM_MAX_UPLOAD_BYTES
     if upload.size > limit:
         raise ExtractionError(f"too large: {_size(upload.size)}; the limit is {_size(limit)}")
-    data = b"".join(upload.chunks())
-    digest = hashlib.sha256(data).hexdigest()
-    if existing := Document.objects.filter(sha256=digest).first():
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    sha256 = digest.hexdigest()
+    if existing := Document.objects.filter(sha256=sha256).first():
         return Ingested(existing, duplicate=True)
 
-    extracted = extract(data, upload.name or "")
+    extracted = None
+    if quick_s is None:
+        with _on_disk(upload) as path:
+            extracted = extract_bounded(path, upload.name or "", budget())
+    elif quick_s > 0 and upload.size <= settings.QUORUM_EXTRACTION_INLINE_BYTES:
+        with _on_disk(upload) as path:
+            try:
+                extracted = extract_bounded(path, upload.name or "", budget(quick_s, ocr=False))
+            except (NeedsOCR, TooSlow):
+                extracted = None  # the job reads it, with OCR and its own time
     document = Document(
         original_name=display_name(upload.name or ""),
-        sha256=digest,
-        kind=extracted.kind,
-        size=len(data),
-        page_count=extracted.page_count,
-        text=extracted.text,
+        sha256=sha256,
+        size=upload.size,
         uploaded_by=user,
+        status=Document.Status.EXTRACTING,
+        # A ready document's run is started by the caller; one still extracting, by the job.
+        requested_pipeline=pipeline if extracted is None else None,
     )
+    if extracted is not None:
+        _fill(document, extracted)
     try:
         with transaction.atomic():
-            document.file.save(f"original{STORED_SUFFIX[extracted.kind]}", ContentFile(data), save=False)
+            upload.seek(0)
+            document.file.save(f"original{_suffix(document, upload)}", upload, save=False)
             document.save()
+            if not document.is_ready:
+                from .jobs import enqueue_extraction
+
+                enqueue_extraction(document)
     except IntegrityError:
         # The same bytes were saved by a concurrent upload between our check and our insert.
         _discard(document)
-        if existing := Document.objects.filter(sha256=digest).first():
+        if existing := Document.objects.filter(sha256=sha256).first():
             return Ingested(existing, duplicate=True)
         raise
     except BaseException:
         _discard(document)
         raise
     return Ingested(document)
+
+
+def complete(document: Document, extracted: Extracted) -> None:
+    """The text is read: the document is ready, and the run asked for at upload starts."""
+    from orchestrator.engine import start_run
+
+    _fill(document, extracted)
+    pipeline = document.requested_pipeline
+    document.requested_pipeline = None
+    document.save()
+    if pipeline is not None:
+        start_run(document, pipeline, document.uploaded_by)
+
+
+def fail(document: Document, reason: str) -> None:
+    document.status, document.error, document.requested_pipeline = Document.Status.FAILED, reason, None
+    document.save(update_fields=["status", "error", "requested_pipeline"])
+
+
+def _fill(document: Document, extracted: Extracted) -> None:
+    document.kind = extracted.kind
+    document.text = extracted.text
+    document.page_count = extracted.page_count
+    document.text_source = extracted.source
+    document.ocr_confidence = extracted.ocr_confidence
+    document.status, document.error = Document.Status.READY, ""
+
+
+def _suffix(document: Document, upload: File) -> str:
+    if document.kind:
+        return STORED_SUFFIX[document.kind]
+    # Not read yet: a guess from the first bytes, for whoever looks at the storage.
+    upload.seek(0)
+    head = upload.read(1024)
+    upload.seek(0)
+    if b"%PDF-" in head:
+        return ".pdf"
+    if head.startswith(b"PK"):
+        return ".docx"
+    if head.startswith(IMAGE_MAGIC):
+        return ".img"
+    return ".html" if HTML_START.match(head.lstrip()) else ".txt"
+
+
+class _on_disk:
+    """The upload as a file path the extraction process can open: Django's
+    temporary file when it spilled to disk, else a temporary copy."""
+
+    def __init__(self, upload: File):
+        self.upload = upload
+        self.copy: Path | None = None
+
+    def __enter__(self) -> str:
+        if hasattr(self.upload, "temporary_file_path"):
+            return self.upload.temporary_file_path()
+        handle, name = tempfile.mkstemp(prefix="quorum-upload-")
+        self.copy = Path(name)
+        with open(handle, "wb") as out:
+            self.upload.seek(0)
+            shutil.copyfileobj(self.upload, out)
+        return name
+
+    def __exit__(self, *exc) -> None:
+        if self.copy is not None:
+            self.copy.unlink(missing_ok=True)
 
 
 def display_name(name: str) -> str:

@@ -21,14 +21,37 @@ class Document(models.Model):
         DOCX = "docx", "Word (DOCX)"
         TEXT = "text", "Plain text / Markdown"
         HTML = "html", "HTML"
+        IMAGE = "image", "Scanned image"
+
+    class Status(models.TextChoices):
+        EXTRACTING = "extracting", "Extracting"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        TEXT = "text", "Text layer"
+        OCR = "ocr", "OCR"
+        MIXED = "mixed", "Text layer and OCR"
 
     file = models.FileField(upload_to=_storage_name)
     original_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64, unique=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Blank until the text has been read (the kind is read from the bytes with it).
+    kind = models.CharField(max_length=10, choices=Kind.choices, blank=True)
     size = models.PositiveBigIntegerField()
     page_count = models.PositiveIntegerField(null=True, blank=True)
-    text = models.TextField()
+    text = models.TextField(blank=True)
+    # Large, slow and scanned files are read by a job after the upload; until then "extracting".
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
+    # Why the text could not be read, in words for the uploader (status FAILED).
+    error = models.TextField(blank=True)
+    text_source = models.CharField(max_length=8, choices=Source.choices, blank=True)
+    # The mean of Tesseract's word confidences (0-100) when any text came from OCR.
+    ocr_confidence = models.FloatField(null=True, blank=True)
+    # A run asked for at upload, started once the text is ready.
+    requested_pipeline = models.ForeignKey(
+        "orchestrator.Pipeline", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # What the document is (contract, invoice, ...), filled in by a pipeline's classifier.
     doc_type = models.CharField(max_length=40, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -42,6 +65,26 @@ class Document(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("documents:detail", args=[self.pk])
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY
+
+    @property
+    def from_ocr(self) -> bool:
+        return self.text_source in (self.Source.OCR, self.Source.MIXED)
+
+    def prompt_note(self) -> str:
+        """What an agent should know about where the text came from: OCR text has
+        misread characters, so quotes and numbers may differ from the page."""
+        if not self.from_ocr:
+            return ""
+        share = "All" if self.text_source == self.Source.OCR else "Some"
+        confidence = f" (mean confidence {self.ocr_confidence:.0f}%)" if self.ocr_confidence is not None else ""
+        return (
+            f"\n\nNote: {share} of this document's text was read from scanned pages with OCR{confidence}; "
+            "expect misread characters and check figures against their context."
+        )
 
     def latest_run(self):
         return self.runs.top_level().order_by("-created_at", "-id").first()

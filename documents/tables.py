@@ -1,6 +1,7 @@
 import django_tables2 as tables
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
+from django.utils.html import format_html
 
 from .models import Document
 
@@ -21,6 +22,12 @@ class DocumentTable(tables.Table):
         attrs = {"class": "documents"}
         order_by = "-created_at"
         empty_text = "No documents yet: upload some to get started."
+
+    def render_kind(self, value: str, record: Document) -> str:
+        if record.status != Document.Status.READY:
+            # Not read yet, or unreadable: say so rather than show a blank kind.
+            return format_html('<span class="badge {}">{}</span>', record.status, record.get_status_display())
+        return record.get_kind_display()
 
     def render_size(self, value: int) -> str:
         return filesizeformat(value)

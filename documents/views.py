@@ -1,4 +1,5 @@
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -43,9 +44,15 @@ class UploadResult:
 
     @property
     def status(self) -> str:
-        if self.document is None:
+        if self.document is None or (self.document.status == Document.Status.FAILED and not self.duplicate):
             return "refused"
-        return "duplicate" if self.duplicate else "accepted"
+        if self.duplicate:
+            return "duplicate"
+        return "extracting" if self.document.status == Document.Status.EXTRACTING else "accepted"
+
+    @property
+    def refusal(self) -> str:
+        return self.reason or (self.document.error if self.document is not None else "")
 
 
 def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None) -> Document:
@@ -69,8 +76,12 @@ def document_list(request: HttpRequest) -> HttpResponse:
     table = DocumentTable(documents)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     rows = table.page.object_list if table.page else []
-    # Poll only while a run on this page can still change.
-    live = any(row.record.latest_runs and not row.record.latest_runs[0].is_finished for row in rows)
+    # Poll only while a run or a document's text on this page can still change.
+    live = any(
+        (row.record.latest_runs and not row.record.latest_runs[0].is_finished)
+        or row.record.status == Document.Status.EXTRACTING
+        for row in rows
+    )
     context = {"table": table, "live": live}
     if request.htmx:
         return render(request, "documents/list.html#documents-table", context)
@@ -79,25 +90,40 @@ def document_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(ANALYST)
 def upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and request.htmx and request.GET.get("document", "").isdigit():
+        # A row of the results table asking whether its document has been read yet.
+        document = _get_document_for_user(request, int(request.GET["document"]))
+        result = UploadResult(name=document.original_name, document=document, run=document.latest_run())
+        return render(request, "documents/upload.html#upload-result", {"result": result})
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    results: list[UploadResult] = []
-    if request.method == "POST" and form.is_valid():
+    # Files cut off while the body streamed in (documents/uploads.py): too large, or too many.
+    refusals = getattr(request, "upload_refusals", [])
+    results = [UploadResult(name=name, reason=reason) for name, reason in refusals]
+    too_many = any(reason.startswith("too many files") for _, reason in refusals)
+    if request.method == "POST" and not too_many and form.is_valid():
         pipeline = form.cleaned_data["pipeline"]
-        results = [_upload_one(file, pipeline, request.user) for file in form.cleaned_data["files"]]
+        # The request reads small files itself, for a few seconds in all; the rest go to the extraction job.
+        deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
+        for file in form.cleaned_data["files"]:
+            quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
+            results.append(_upload_one(file, pipeline, request.user, quick_s=quick_s if quick_s >= 0.5 else 0))
+    # 413 when the only answer is that the upload was too large.
+    status = 413 if refusals and all(result.document is None for result in results) else 200
     if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):
         # upload.js sends one file per request and puts the returned row in its table.
         result = results[0] if results else UploadResult(name="(no file)", reason=_form_errors(form))
-        return render(request, "documents/upload.html#upload-result", {"result": result})
+        return render(request, "documents/upload.html#upload-result", {"result": result}, status=status)
     context = {"form": form, "results": results, "max_bytes": settings.QUORUM_MAX_UPLOAD_BYTES}
+    context["max_files"] = settings.QUORUM_MAX_FILES_PER_UPLOAD
     # What a run of the chosen pipeline should cost, before it starts; the select refreshes it with htmx.
     context |= estimate_context(EstimateForm({"pipeline": form["pipeline"].value() or ""}))
-    return render(request, "documents/upload.html", context)
+    return render(request, "documents/upload.html", context, status=status)
 
 
-def _upload_one(file: UploadedFile, pipeline: Pipeline | None, user: AbstractBaseUser) -> UploadResult:
+def _upload_one(file: UploadedFile, pipeline: Pipeline | None, user: AbstractBaseUser, quick_s: float) -> UploadResult:
     result = UploadResult(name=display_name(file.name or ""))
     try:
-        ingested = ingest(file, user)
+        ingested = ingest(file, user, pipeline=pipeline, quick_s=quick_s)
     except ExtractionError as error:
         result.reason = error.reason
         return result
@@ -106,14 +132,21 @@ def _upload_one(file: UploadedFile, pipeline: Pipeline | None, user: AbstractBas
         log.exception("saving upload %r failed", result.name)
         result.reason = "not saved: the server could not store it; please try again"
         return result
-    result.document, result.duplicate = ingested.document, ingested.duplicate
-    if pipeline is not None:
-        try:
-            result.run = start_run(ingested.document, pipeline, user)
-        except Exception:
-            # The document is saved either way; say so rather than fail the whole batch.
-            log.exception("starting a %s run on document %s failed", pipeline.slug, ingested.document.pk)
-            result.run_error = "saved, but the run could not be started; start it from the document page"
+    document = result.document = ingested.document
+    result.duplicate = ingested.duplicate
+    if pipeline is None or document.status == Document.Status.FAILED:
+        return result
+    if document.status == Document.Status.EXTRACTING:
+        # The extraction job starts it when the text is ready.
+        if ingested.duplicate and document.requested_pipeline_id is None:
+            Document.objects.filter(pk=document.pk, requested_pipeline=None).update(requested_pipeline=pipeline)
+        return result
+    try:
+        result.run = start_run(document, pipeline, user)
+    except Exception:
+        # The document is saved either way; say so rather than fail the whole batch.
+        log.exception("starting a %s run on document %s failed", pipeline.slug, document.pk)
+        result.run_error = "saved, but the run could not be started; start it from the document page"
     return result
 
 
@@ -136,6 +169,9 @@ def detail(request: HttpRequest, document_id: int) -> HttpResponse:
         "start_form": StartRunForm(initial={"pipeline": DEFAULT_PIPELINE}),
         "text_cut": document.text_length > TEXT_SHOWN,
     }
+    if request.htmx:
+        # The page polls while the text is being read; this answer stops it once it is.
+        return render(request, "documents/detail.html#document-live", context)
     return render(request, "documents/detail.html", context)
 
 

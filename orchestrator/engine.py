@@ -378,14 +378,20 @@ def build_request(step: Step) -> Request:
     document = step.run.document
     inputs = {
         "document": document.text,
-        "document_info": {"name": document.original_name, "kind": document.kind, "page_count": document.page_count},
+        "document_info": {
+            "name": document.original_name,
+            "kind": document.kind,
+            "page_count": document.page_count,
+            "text_source": document.text_source or "text",
+            "ocr_confidence": document.ocr_confidence,
+        },  # fmt: skip
         **step.inputs,
     }
     if agent.uses_knowledge:
         inputs["knowledge"] = [entry.as_input() for entry in KnowledgeEntry.objects.all()]
     return Request(
         system=version.system,
-        messages=[{"role": "user", "content": render(version.template, inputs)}],
+        messages=[{"role": "user", "content": render(version.template, inputs) + document.prompt_note()}],
         model=agent.model,
         output_schema=agent.output_schema,
         max_tokens=agent.max_tokens,

@@ -241,7 +241,8 @@ def _shadow_agreement(pipeline: Pipeline) -> list[dict]:
 def start(request, document_id: int):
     document = get_object_or_404(Document, pk=document_id)
     form = StartRunForm(request.POST)
-    if not form.is_valid():
+    if not form.is_valid() or not document.is_ready:
+        # A document still being read (or unreadable) has no text to run on.
         return redirect(document)
     run = start_run(document, form.cleaned_data["pipeline"], request.user)
     return redirect(run)
@@ -250,7 +251,7 @@ def start(request, document_id: int):
 @never_cache
 @login_not_required
 def healthz(request):
-    """For load balancers and operators: no secrets, just whether each part answers."""
+    """For load balancers ({"status": "ok"|"error"}) and, signed in as staff, operators: whether each part answers."""
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -272,7 +273,10 @@ def healthz(request):
         Step.objects.filter(status=Step.Status.RUNNING).count() if checks["database"]["ok"] else None
     )
     ok = checks["database"]["ok"] and checks["redis"]["ok"]
-    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
+    status = {"status": "ok" if ok else "error"}
+    # Counts of workers, queues and running steps are for staff, not for anyone on the network.
+    body = {**status, "ok": ok, **checks} if request.user.is_staff else status
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 @role_required(ANALYST)

@@ -2,6 +2,7 @@
 superseding happen on the item page, where the rules and the audit trail apply."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 
 from .models import Claim, Decision, ReviewItem
 
@@ -50,8 +51,11 @@ class ReviewItemAdmin(admin.ModelAdmin):
         # Deleting an item would take its decisions, the audit trail, with it.
         return False
 
-    @admin.action(description="Release the selected items' claims")
+    @admin.action(description="Release the selected items' claims", permissions=["change"])
     def release_claims(self, request, queryset) -> None:
+        # The admin hides the action without the permission; a hand-made POST is refused here too.
+        if not self.has_change_permission(request):
+            raise PermissionDenied("Releasing claims needs the permission to change review items.")
         released = 0
         for item in queryset.filter(status=ReviewItem.Status.CLAIMED).select_related("claimed_by"):
             released += item.release(item.claimed_by, by=request.user)

@@ -15,7 +15,7 @@ from documents.models import Document
 from orchestrator.models import Step
 
 from .forms import AssignForm, DecisionForm, InboxFilterForm, MetricsForm, SupersedeForm
-from .highlight import highlight
+from .highlight import highlight_excerpt
 from .inbox_order import Order, next_for
 from .metrics import reviewer_metrics
 from .models import AlreadyDecided, ClaimedByOther, NotDecided, ReviewItem, sla
@@ -155,7 +155,8 @@ def _render_item(
     is_admin = has_role(request.user, ADMIN)
     held_by_other = item.is_held_by_other(request.user, now)
     quotes = item.quotes()
-    document_html, found = highlight(document.text, quotes)
+    # A long document is shown around its evidence, not whole (a page of megabytes helps nobody).
+    document_html, found, shown_chars = highlight_excerpt(document.text, quotes)
     nav = _inbox_form(request)
     query = nav.query()
     previous, following = _neighbours(request, item, nav, now)
@@ -175,6 +176,8 @@ def _render_item(
         "criteria": _criteria(item),
         "stand_in": bool((run.result or {}).get("stand_in")),
         "document_html": document_html,
+        "text_cut": shown_chars < len(document.text),
+        "shown_chars": shown_chars,
         "history": item.history(now),
         "decision": decision,
         "can_decide": can_decide,

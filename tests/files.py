@@ -118,3 +118,63 @@ def latin1_text() -> bytes:
 
 def pages_of(data: bytes) -> int:
     return len(PdfReader(io.BytesIO(data)).pages)
+
+
+# A one-page invoice as a scanner delivers it: text only as pixels.
+INVOICE_LINES = [
+    "Northwind Logistics Ltd",
+    "12 Harbour Road, Southampton",
+    "",
+    "INVOICE",
+    "Invoice No. NW-88231",
+    "Invoice date: 2026-11-25",
+    "Due date: 2026-12-27",
+    "",
+    "Bill to:",
+    "Umbrella Holdings S.A.",
+    "",
+    "Freight, Hamburg to Southampton   EUR 3,912.50",
+    "Customs handling   EUR 180.00",
+    "",
+    "Subtotal: EUR 4,092.50",
+    "VAT (20%): EUR 818.50",
+    "Total due: EUR 4,911.00",
+]
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def scanned_invoice_image(lines: list[str] = INVOICE_LINES) -> Image.Image:
+    """An A4 page at 150 dpi with the invoice drawn in DejaVu Sans (installed by `make test`)."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 30)
+    for number, line in enumerate(lines):
+        draw.text((110, 140 + number * 52), line, fill=0, font=font)
+    return image
+
+
+def scanned_invoice_png() -> bytes:
+    out = io.BytesIO()
+    scanned_invoice_image().save(out, format="PNG")
+    return out.getvalue()
+
+
+def scanned_invoice_pdf() -> bytes:
+    """The invoice image as the only content of a PDF page, no text layer."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(scanned_invoice_image(), x=0, y=0, w=210, h=297)
+    return bytes(pdf.output())
+
+
+def text_and_scanned_pdf(text: str) -> bytes:
+    """Page 1 has a text layer; page 2 is the scanned invoice."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, text)
+    pdf.add_page()
+    pdf.image(scanned_invoice_image(), x=0, y=0, w=210, h=297)
+    return bytes(pdf.output())

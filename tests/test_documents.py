@@ -79,7 +79,7 @@ def test_kind_is_read_from_the_bytes(data, kind):
         (files.zip_archive(), "a ZIP archive"),
         (files.windows_program(), "a Windows program"),
         (files.binary_junk(), "binary data"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        (b"GIF89a\x01\x00\x01\x00", "a GIF image"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "an older Office file"),
     ],
 )
@@ -212,10 +212,22 @@ def test_encrypted_pdf_is_refused_with_a_reason(client_for, analyst):
     assert not Document.objects.exists()
 
 
-def test_scanned_pdf_is_refused_as_having_no_text(client_for, analyst):
+def test_blank_pdf_is_refused_as_having_no_text(client_for, analyst):
     client = client_for(analyst)
-    assert upload_one(client, "scan.pdf", files.scanned_pdf()).reason == SCANNED == "scanned image, no text to read"
-    assert upload_one(client, "blank.pdf", files.blank_pdf()).reason == SCANNED
+    assert upload_one(client, "blank.pdf", files.blank_pdf()).reason == SCANNED == "scanned image, no text to read"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scan_without_words_fails_after_ocr_and_says_why(client_for, analyst, run_jobs):
+    client = client_for(analyst)
+    result = upload_one(client, "scan.pdf", files.scanned_pdf())
+    assert result.status == "extracting"
+
+    run_jobs()
+    document = Document.objects.get()
+    assert document.status == Document.Status.FAILED
+    assert document.error == SCANNED
+    assertContains(client.get(document.get_absolute_url()), f"The text could not be read: {SCANNED}")
 
 
 def test_corrupt_pdf_is_refused(client_for, analyst):
@@ -241,9 +253,11 @@ def test_empty_file_is_refused(client_for, analyst):
 
 def test_oversize_file_is_refused(client_for, analyst, settings):
     settings.QUORUM_MAX_UPLOAD_BYTES = 1024
-    result = upload_one(client_for(analyst), "long.txt", b"x" * 2048)
+    response = upload(client_for(analyst), files.upload("long.txt", b"x" * 2048))
 
-    assert result.reason == "too large: 2.0 KB; the limit is 1.0 KB"
+    assert response.status_code == 413
+    [result] = response.context["results"]
+    assert result.reason == "too large: the file is over the limit of 1.0 KB"
     assert not Document.objects.exists()
 
 
@@ -261,14 +275,14 @@ def test_binary_junk_is_refused(client_for, analyst):
     result = upload_one(client_for(analyst), "data.bin", files.binary_junk())
     assert result.reason == (
         "unsupported: this is binary data, not a document. "
-        "Quorum reads PDF, Word (.docx), plain text, Markdown and HTML."
+        "Quorum reads PDF, Word (.docx), plain text, Markdown, HTML and scans (PNG, JPEG, TIFF)."
     )
 
 
 def test_failed_upload_leaves_no_rows_or_files(client_for, analyst, settings):
     bad = [
         files.upload("locked.pdf", files.encrypted_pdf()),
-        files.upload("scan.pdf", files.scanned_pdf()),
+        files.upload("blank.pdf", files.blank_pdf()),
         files.upload("cut.pdf", files.corrupt_pdf()),
         files.upload("empty.txt", b""),
         files.upload("archive.pdf", files.zip_archive()),

@@ -95,10 +95,17 @@ def test_runs_csv_has_one_row_per_run_and_honours_filters(
     assert [int(row["run"]) for row in only_failed] == [failed.pk]
 
 
-def test_healthz_reports_database_redis_and_workers(client):
+def test_healthz_tells_anonymous_callers_only_whether_it_is_ok(client):
     response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_healthz_reports_database_redis_and_workers_to_staff(client_for, admin_user):
+    response = client_for(admin_user).get("/healthz")
     data = response.json()
     assert response.status_code == 200
+    assert data["status"] == "ok"
     assert data["database"]["ok"] and data["redis"]["ok"]
     assert "count" in data["workers"]
 

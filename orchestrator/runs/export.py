@@ -12,7 +12,11 @@ from django.http import StreamingHttpResponse
 
 from orchestrator.models import Run, Step
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The signs spreadsheets read as a formula, with their full-width and small forms
+# (Excel and LibreOffice normalise those), and the control characters that OWASP lists.
+FORMULA_STARTS = (
+    "=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe62", "\ufe63", "\ufe66",
+)  # fmt: skip
 # Rows read per round trip. Runs carry their whole result JSON, so fewer of them
 # at a time keeps memory flat; steps are plain tuples.
 RUN_CHUNK = 200
@@ -20,9 +24,10 @@ STEP_CHUNK = 2000
 
 
 def safe_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: prefix a quote."""
+    """Spreadsheets run cells that start with = + - @ as formulas, also after
+    leading spaces or line breaks: prefix a quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text.lstrip().startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS) else text
 
 
 class _Echo:

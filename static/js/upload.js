@@ -53,8 +53,13 @@
       });
       request.upload.addEventListener("load", () => { label.textContent = "reading"; });
       request.addEventListener("load", () => {
-        if (request.status === 200) {
-          row.outerHTML = request.responseText;
+        // A refused file (413 when too large) still comes back as its result row.
+        if (request.responseText.trim().startsWith("<tr")) {
+          row.insertAdjacentHTML("afterend", request.responseText);
+          const fresh = row.nextElementSibling;
+          row.remove();
+          // A row still "extracting" polls for its result.
+          if (window.htmx) window.htmx.process(fresh);
         } else {
           label.textContent = `upload failed (HTTP ${request.status}); try again`;
           label.className = "error small";

@@ -1,0 +1,116 @@
+"""Reading scans with Tesseract: images (PNG, JPEG, TIFF) and the pages of a PDF
+that have no text layer, rendered with PDFium. Runs only inside the bounded
+extraction process (its CPU, memory and wall-clock limits also hold Tesseract,
+which inherits them), and never imports Django."""
+
+import io
+import shutil
+from statistics import fmean
+
+from .extraction import NO_OCR, SCANNED, ExtractionError, Limits, NeedsOCR
+
+# Tesseract reads best at about 300 dpi; PDF pages are measured in points (1/72 inch).
+DPI = 300
+
+
+def available() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def read_image(data: bytes, limits: Limits) -> tuple[str, int, float | None]:
+    """The text of a scanned image (every frame of a multi-page TIFF), its page
+    count and mean word confidence."""
+    from PIL import Image, UnidentifiedImageError
+
+    if limits.ocr_pages <= 0:
+        raise NeedsOCR()
+    if not available():
+        raise ExtractionError(NO_OCR)
+    # Pillow refuses decompression bombs itself past twice this; we refuse at it, by name.
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        frames = getattr(image, "n_frames", 1)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise ExtractionError(f"corrupt: the image is damaged and cannot be read ({type(error).__name__})") from None
+    if width * height > limits.image_pixels:
+        raise ExtractionError(
+            f"too large an image: {width:,} × {height:,} pixels; "
+            f"the limit is {limits.image_pixels // 1_000_000} megapixels"
+        )
+    if frames > limits.ocr_pages:
+        raise ExtractionError(f"too many scanned pages: {frames:,}; the limit for OCR is {limits.ocr_pages:,}")
+    texts, confidences = [], []
+    try:
+        for index in range(frames):
+            image.seek(index)
+            text, words = _ocr(image.convert("L"), limits)
+            texts.append(text)
+            confidences += words
+    except (OSError, ValueError) as error:
+        raise ExtractionError(f"corrupt: the image is damaged and cannot be read ({type(error).__name__})") from None
+    return "\n\n".join(text for text in texts if text), frames, _mean(confidences)
+
+
+def read_pdf_pages(data: bytes, numbers: list[int], limits: Limits) -> tuple[dict[int, str], float | None]:
+    """OCR of the given pages (1-based) of a PDF, those that show an image; blank
+    pages are skipped. Returns {page: text} for pages where text was found."""
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        pictured = [n for n in numbers if _has_image(pdf[n - 1], pdfium_c.FPDF_PAGEOBJ_IMAGE)]
+        if not pictured:
+            return {}, None
+        if limits.ocr_pages <= 0:
+            raise NeedsOCR()
+        if not available():
+            raise ExtractionError(f"{SCANNED}: {NO_OCR}")
+        if len(pictured) > limits.ocr_pages:
+            raise ExtractionError(
+                f"too many scanned pages: {len(pictured):,}; the limit for OCR is {limits.ocr_pages:,}"
+            )
+        texts, confidences = {}, []
+        for number in pictured:
+            page = pdf[number - 1]
+            width, height = page.get_size()
+            scale = DPI / 72
+            # A page the size of a wall is rendered smaller rather than with a billion pixels.
+            if width * height * scale * scale > limits.image_pixels:
+                scale = (limits.image_pixels / (width * height)) ** 0.5
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            text, words = _ocr(image, limits)
+            if text:
+                texts[number] = text
+                confidences += words
+        return texts, _mean(confidences)
+    finally:
+        pdf.close()
+
+
+def _has_image(page, image_type: int) -> bool:
+    return any(obj.type == image_type for obj in page.get_objects(max_depth=2))
+
+
+def _ocr(image, limits: Limits) -> tuple[str, list[float]]:
+    """Tesseract's words regrouped into its lines and paragraphs, and each word's confidence."""
+    import pytesseract
+
+    data = pytesseract.image_to_data(image, lang=limits.ocr_languages, output_type=pytesseract.Output.DICT)
+    paragraphs: dict[tuple, dict[int, list[str]]] = {}
+    confidences = []
+    for index, word in enumerate(data["text"]):
+        confidence = float(data["conf"][index])
+        if confidence < 0 or not word.strip():
+            continue
+        paragraph = (data["block_num"][index], data["par_num"][index])
+        paragraphs.setdefault(paragraph, {}).setdefault(data["line_num"][index], []).append(word)
+        confidences.append(confidence)
+    text = "\n\n".join("\n".join(" ".join(words) for words in lines.values()) for lines in paragraphs.values())
+    return text, confidences
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(fmean(values), 1) if values else None

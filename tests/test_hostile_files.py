@@ -1,0 +1,170 @@
+"""Hostile files through the real upload view: each is refused with a reason
+that names the limit it hit, or accepted within the bounds, and none causes a
+server error. Files are generated at test time (tests/hostile.py)."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from documents.extraction import Limits
+from documents.models import Document
+from tests import hostile
+
+pytestmark = pytest.mark.django_db
+
+UPLOAD = reverse("documents:upload")
+
+
+def send(client, name: str, data: bytes, **extra):
+    """One file through the upload view as upload.js sends it; returns the response and its result."""
+    upload = SimpleUploadedFile(name, data, content_type="application/octet-stream")
+    response = client.post(UPLOAD, {"files": [upload], **extra})
+    assert response.status_code in (200, 413), response.status_code
+    [result] = response.context["results"]
+    return response, result
+
+
+def test_a_docx_that_inflates_past_the_limit_is_refused_by_name(client_for, analyst):
+    response, result = send(client_for(analyst), "report.docx", hostile.inflating_docx(48))
+
+    assert result.status == "refused"
+    assert result.reason.startswith("too large when unpacked")
+    assert f"{Limits().xml_bytes // 2**20} MB (the limit)" in result.reason
+    assert not Document.objects.exists()
+
+
+def test_xml_entity_expansion_inside_a_docx_is_refused(client_for, analyst):
+    response, result = send(client_for(analyst), "laughs.docx", hostile.entity_expansion_docx())
+
+    assert result.status == "refused"
+    assert "declares XML entities" in result.reason
+    assert not Document.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_sharing_one_huge_content_stream_are_read_within_the_limits(client_for, analyst, run_jobs, settings):
+    # The job's wall clock is the last limit; a short one keeps the test short on a slow machine.
+    settings.QUORUM_EXTRACTION_TIMEOUT_S = 15
+    client = client_for(analyst)
+    response, result = send(client, "forty-pages.pdf", hostile.shared_stream_pdf(pages=40))
+    if result.status == "refused":
+        assert result.reason.startswith(("too slow", "too complex")), result.reason
+        return
+    assert result.status in ("accepted", "extracting")
+    run_jobs()
+
+    document = Document.objects.get()
+    if document.status == Document.Status.FAILED:
+        # Refused by a named limit, and the document page says so.
+        assert document.error.startswith(("too slow", "too complex")), document.error
+        assert "limit" in document.error
+        page = client.get(document.get_absolute_url())
+        assert page.status_code == 200
+        assert "The text could not be read" in page.content.decode()
+    else:
+        assert document.status == Document.Status.READY
+        assert document.page_count == 40
+
+
+def test_a_content_stream_budget_refuses_pages_that_each_carry_a_huge_stream():
+    # Forty distinct streams cannot be shared; their decompressed size is counted against the budget.
+    from documents.extraction import ExtractionError, extract
+
+    data = hostile.shared_stream_pdf(pages=3, stream_bytes=512 * 1024)
+    with pytest.raises(ExtractionError) as refused:
+        extract(data, "x.pdf", Limits(pdf_content_bytes=256 * 1024))
+    assert refused.value.reason.startswith("too complex: the PDF's page content unpacks to more than")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deeply_nested_html_is_read_without_recursion(client_for, analyst, run_jobs):
+    response, result = send(client_for(analyst), "deep.html", hostile.nested_html(200_000))
+    assert result.status in ("accepted", "extracting")
+    run_jobs()
+
+    document = Document.objects.get()
+    assert document.status == Document.Status.READY
+    assert document.text == "Deeply nested text."
+
+
+def test_nul_bytes_named_pdf_are_refused_as_not_a_pdf(client_for, analyst):
+    response, result = send(client_for(analyst), "invoice.pdf", hostile.nul_bytes())
+    assert result.reason.startswith("unsupported: this is binary data, not a document, although its name ends in .pdf")
+    assert not Document.objects.exists()
+
+
+def test_zero_bytes_are_refused_as_empty(client_for, analyst):
+    response, result = send(client_for(analyst), "empty.pdf", b"")
+    assert result.reason == "empty: the file has no text in it"
+
+
+def test_a_traversal_and_control_character_name_never_reaches_the_filesystem(client_for, analyst, settings):
+    from pathlib import Path
+
+    client = client_for(analyst)
+    response, result = send(client, hostile.TRAVERSAL_NAME, b"Minutes: the supplier shall deliver.")
+
+    document = result.document
+    assert result.status == "accepted"
+    assert "/" not in document.original_name and ".." not in document.original_name
+    assert not any(ord(char) < 32 for char in document.original_name)
+    stored = Path(document.file.path).resolve()
+    assert stored.is_relative_to(Path(settings.MEDIA_ROOT).resolve() / "documents")
+    assert "evil" not in stored.name
+    # Shown escaped, never as a terminal or HTML control sequence.
+    assert "\x1b" not in client.get(document.get_absolute_url()).content.decode()
+
+
+def test_five_thousand_files_in_one_post_are_refused_with_the_cap(client_for, analyst, settings):
+    uploads = [SimpleUploadedFile(f"note-{n}.txt", b"x", content_type="text/plain") for n in range(5000)]
+    response = client_for(analyst).post(UPLOAD, {"files": uploads})
+
+    assert response.status_code == 413
+    [result] = response.context["results"]
+    assert result.status == "refused"
+    assert result.reason.startswith(
+        f"too many files: at most {settings.QUORUM_MAX_FILES_PER_UPLOAD} can be sent at once"
+    )
+    assert not Document.objects.exists()
+
+
+def test_a_body_larger_than_the_limit_is_stopped_while_it_streams(client_for, analyst, settings, tmp_path):
+    settings.QUORUM_MAX_UPLOAD_BYTES = 256 * 1024
+    seen = []
+
+    # An I/O edge: the storage below the upload handlers; nothing may reach it.
+    from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+    original = TemporaryFileUploadHandler.receive_data_chunk
+
+    def spy(self, raw_data, start):
+        seen.append(start + len(raw_data))
+        return original(self, raw_data, start)
+
+    TemporaryFileUploadHandler.receive_data_chunk = spy
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # straight to a temporary file, as large uploads go
+    try:
+        response, result = send(client_for(analyst), "huge.txt", b"a" * (4 * 1024 * 1024))
+    finally:
+        TemporaryFileUploadHandler.receive_data_chunk = original
+
+    assert response.status_code == 413
+    assert result.reason == "too large: the file is over the limit of 256.0 KB"
+    # The body was cut off at the limit, not written whole first.
+    assert max(seen, default=0) <= settings.QUORUM_MAX_UPLOAD_BYTES
+    assert not Document.objects.exists()
+
+
+@pytest.mark.parametrize("key", list(hostile.SUITE))
+@pytest.mark.django_db(transaction=True)
+def test_no_hostile_file_causes_a_server_error(client_for, analyst, run_jobs, settings, key):
+    settings.QUORUM_EXTRACTION_TIMEOUT_S = 15
+    name, build = hostile.SUITE[key]
+    client = client_for(analyst)
+    response, result = send(client, name, build())
+    if result.status == "refused":
+        assert result.reason
+    run_jobs()
+    for document in Document.objects.all():
+        assert document.status in (Document.Status.READY, Document.Status.FAILED)
+        assert client.get(document.get_absolute_url()).status_code == 200
