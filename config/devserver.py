@@ -80,7 +80,7 @@ def main() -> int:
                     child.kill()
 
 
-QUEUES = ["default", "advocates", "judges", "coordinator", "specialists"]
+QUEUES = ["default", "advocates", "judges", "coordinator", "specialists", "webhooks"]
 
 if __name__ == "__main__":
     sys.exit(main())
