@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 
 import django_rq
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from rq import Retry, get_current_job
@@ -58,11 +59,12 @@ def send_event(event: str, data: dict) -> list[Delivery]:
 
 def enqueue(delivery: Delivery) -> bool:
     """Put a delivery on the webhooks queue; a Redis failure is logged on the row, not raised."""
+    intervals = getattr(settings, "QUORUM_WEBHOOK_RETRY_INTERVALS", RETRY_INTERVALS)
     try:
         django_rq.get_queue(QUEUE).enqueue(
             deliver_job,
             delivery.pk,
-            retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
+            retry=Retry(max=len(intervals), interval=intervals),
             job_timeout=TIMEOUT_S * 3,
             result_ttl=3600,
             failure_ttl=7 * 86400,
