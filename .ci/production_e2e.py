@@ -125,7 +125,7 @@ def main() -> int:
             f"WebhookEndpoint.objects.create(url='http://127.0.0.1:{hook_port}/hook', secret='{secret}', "
             "events=['run.finished', 'run.failed'])"
         )
-        subprocess.run([*MANAGE, "shell", "-c", register], env=env, check=True)
+        subprocess.run([*MANAGE, "shell", "--no-imports", "-c", register], env=env, check=True)
         worker = ["rqworker", "--worker-class", "rq.worker.SimpleWorker", "--with-scheduler"]
         for label, command in [
             ("web", [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]),

@@ -35,18 +35,18 @@ def test_daily_digest_lists_new_and_overdue_items_with_links(reviewer, analyst, 
 
 
 def test_a_reviewer_gets_at_most_one_digest_a_day(reviewer, db):
-    make_run()
+    first = make_run().review_items.get()
     call_command("senddigests")
     call_command("senddigests")
     assert len(mail.outbox) == 1
+    # A day later: the first item has waited 26 hours, and a new one has arrived.
+    NotificationPreference.objects.filter(user=reviewer).update(last_digest_at=timezone.now() - timedelta(hours=24))
+    type(first).objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(hours=26))
     make_run(pipeline_slug="next-day")
-    pref = NotificationPreference.objects.get(user=reviewer)
-    pref.last_digest_at = timezone.now() - timedelta(hours=24)
-    pref.save()
     call_command("senddigests")
     assert len(mail.outbox) == 2
-    # The next digest reports only what is new since the last one.
-    assert "New review items (1):" in mail.outbox[1].body
+    # The next digest reports only what is new since the last one, and what is overdue.
+    assert mail.outbox[1].subject == "Quorum: 1 new, 1 overdue review items"
 
 
 def test_nothing_to_report_sends_nothing(reviewer, db):
