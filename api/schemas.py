@@ -171,8 +171,10 @@ class RunDetail(RunOut):
         return list(run.review_items.only("id", "status", "reason", "title", "run_id"))
 
     @staticmethod
-    def resolve_steps(run) -> list:
-        return list(run.steps.order_by("wave", "key", "id"))
+    def resolve_steps(run, context) -> list:
+        steps = run.steps.order_by("wave", "key", "id")
+        # The rendered requests hold the whole document: read them only when asked for.
+        return list(steps if _wants(context, "requests") else steps.defer("request", "raw_response", "inputs"))
 
 
 class StartRunIn(Schema):

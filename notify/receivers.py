@@ -13,6 +13,7 @@ from orchestrator.models import Run, budget_reached, run_failed, run_finished
 from review.models import Decision, ReviewItem, review_decided, review_opened
 
 from . import webhooks
+from .digest import enqueue_immediate
 
 log = logging.getLogger(__name__)
 
@@ -80,46 +81,48 @@ def _guarded(handler):
     return wrapped
 
 
+def _run(run_id: int) -> Run:
+    # Read after the commit, without the document's text (it can run to megabytes).
+    return Run.objects.select_related("pipeline", "document").defer("document__text").get(pk=run_id)
+
+
+def _items(ids: list[int]):
+    return ReviewItem.objects.filter(pk__in=ids).order_by("id")
+
+
 @receiver(run_finished, dispatch_uid="notify.run_finished")
 @_guarded
 def on_run_finished(sender, run: Run, **kwargs) -> None:
     if run.parent_step_id is None:  # a nested run is part of its parent's result
-        data = run_data(run)
-        _later(lambda: webhooks.send_event("run.finished", data))
+        _later(lambda: webhooks.send_event("run.finished", run_data(_run(run.pk))))
 
 
 @receiver(run_failed, dispatch_uid="notify.run_failed")
 @_guarded
 def on_run_failed(sender, run: Run, **kwargs) -> None:
     if run.parent_step_id is None:
-        data = run_data(run)
-        _later(lambda: webhooks.send_event("run.failed", data))
+        _later(lambda: webhooks.send_event("run.failed", run_data(_run(run.pk))))
 
 
 @receiver(budget_reached, dispatch_uid="notify.budget_reached")
 @_guarded
 def on_budget_reached(sender, run: Run, kind: str, **kwargs) -> None:
-    pipeline = run.pipeline
-    data = run_data(run) | {
-        "budget": {
-            "kind": kind,
-            "cap": str(pipeline.budget_per_run if kind == "per_run" else pipeline.monthly_budget),
-        }
-    }
-    _later(lambda: webhooks.send_event("budget.reached", data))
+    def send() -> None:
+        reached = _run(run.pk)
+        cap = reached.pipeline.budget_per_run if kind == "per_run" else reached.pipeline.monthly_budget
+        webhooks.send_event("budget.reached", run_data(reached) | {"budget": {"kind": kind, "cap": str(cap)}})
+
+    _later(send)
 
 
 @receiver(review_opened, dispatch_uid="notify.review_opened")
 @_guarded
 def on_review_opened(sender, run: Run, items: list[ReviewItem], **kwargs) -> None:
-    payloads = [item_data(item) for item in items]
     ids = [item.pk for item in items]
 
     def send() -> None:
-        for data in payloads:
-            webhooks.send_event("review.opened", data)
-        from .digest import enqueue_immediate
-
+        for item in _items(ids):
+            webhooks.send_event("review.opened", item_data(item))
         enqueue_immediate(ids)
 
     _later(send)
@@ -128,5 +131,8 @@ def on_review_opened(sender, run: Run, items: list[ReviewItem], **kwargs) -> Non
 @receiver(review_decided, dispatch_uid="notify.review_decided")
 @_guarded
 def on_review_decided(sender, item: ReviewItem, decision: Decision, **kwargs) -> None:
-    data = item_data(item, decision)
-    _later(lambda: webhooks.send_event("review.decided", data))
+    def send() -> None:
+        decided = Decision.objects.select_related("decided_by").get(pk=decision.pk)
+        webhooks.send_event("review.decided", item_data(_items([item.pk]).get(), decided))
+
+    _later(send)
