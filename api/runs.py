@@ -54,17 +54,19 @@ class RunFilters(Schema):
     status: str = Field("", description="queued, running, needs_review, done, reviewed, failed, cancelled, ...")
     pipeline: str = Field("", description="A pipeline's slug")
     q: str = Field("", description="Part of the document's name")
+    document: int | None = Field(None, description="A document's id: the runs on it")
 
 
 @router.get("", response=list[RunOut], auth=access(ANALYST, Scope.READ), url_name="run_list")
 @paginate(Newest)
 def list_runs(request: HttpRequest, filters: Query[RunFilters]):
     """Runs, newest first, with the runs page's filters; follow `next` for more."""
-    form = RunFilterForm({name: value for name, value in filters.dict().items() if value})
+    form = RunFilterForm({name: value for name, value in filters.dict().items() if value and name != "document"})
     if not form.is_valid():
         raise ApiError(422, "Unknown filter values.", form_errors(form))
+    runs = _runs() if filters.document is None else _runs().filter(document_id=filters.document)
     # A list shows no results: leave the findings JSON in the database.
-    return form.filter(_runs().defer("result"))
+    return form.filter(runs.defer("result"))
 
 
 @router.post(

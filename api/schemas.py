@@ -50,8 +50,8 @@ class DocumentOut(Schema):
 
     @staticmethod
     def resolve_text_status(document) -> str:
-        # Extraction may move to a job (issue 11); until then a saved document has its text.
-        if status := getattr(document, "extraction_status", None):
+        # With extraction as a job (issue 11) a document has a status: ready, extracting or failed.
+        if status := getattr(document, "status", None):
             return str(status)
         return "ready" if DocumentOut.resolve_text_length(document) else "empty"
 

@@ -306,6 +306,8 @@ def test_runs_list_takes_the_runs_page_filters(client, analyst, item):
     assert [row["id"] for row in rows] == [item.run_id]
     rows = client.get("/api/v1/runs?pipeline=other-debate", headers=headers).json()["results"]
     assert [row["id"] for row in rows] == [other.pk]
+    rows = client.get(f"/api/v1/runs?document={other.document_id}", headers=headers).json()["results"]
+    assert [row["id"] for row in rows] == [other.pk]
     refused = client.get("/api/v1/runs?status=sideways", headers=headers)
     assert refused.status_code == 422 and "status" in refused.json()["fields"]
 

@@ -243,3 +243,22 @@ def test_the_readme_verifier_accepts_our_signature_and_refuses_a_forged_one():
     old = webhooks.sign("whsec_abc", int(time.time()) - 3600, body)
     assert not namespace["verify"]("whsec_abc", old, body)
     assert len(code.strip().splitlines()) <= 12
+
+
+def test_an_admin_registers_an_endpoint_with_its_events(client, admin_user):
+    client.force_login(admin_user)
+    form = client.get("/admin/notify/webhookendpoint/add/").content.decode()
+    assert "whsec_" in form  # a fresh secret is proposed
+    response = client.post(
+        "/admin/notify/webhookendpoint/add/",
+        {"url": "https://contracts.example.com/quorum", "description": "contract system",
+         "events": ["run.finished", "review.decided"], "secret": "whsec_shared", "is_active": "on"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.events == ["run.finished", "review.decided"] and endpoint.secret == "whsec_shared"
+
+
+def test_only_admins_see_the_webhook_admin(client, reviewer):
+    client.force_login(reviewer)
+    assert client.get("/admin/notify/delivery/").status_code in {302, 403}
