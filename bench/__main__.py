@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 # Each module measures one area; run() returns {"section": {"figure": value}}.
-MODULES = ["bench.patterns", "bench.pages", "bench.export", "bench.labelled", "bench.upload"]
+MODULES = ["bench.patterns", "bench.pages", "bench.export", "bench.labelled", "bench.upload", "bench.api"]
 
 
 def machine() -> dict:

@@ -126,6 +126,9 @@ INSTALLED_APPS = [
     "orchestrator",
     "review",
     "insights",
+    "ninja",  # its docs page then uses the bundled assets from static files, never a CDN
+    "api",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -185,6 +188,7 @@ if not REDIS_URL:
 
 # One queue per role, so each kind of work can be given its own workers.
 RQ_QUEUE_NAMES = ["default", "advocates", "judges", "coordinator", "specialists"]
+RQ_QUEUE_NAMES += ["webhooks"]  # outbound webhooks and review e-mails (notify)
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900} for name in RQ_QUEUE_NAMES}
 RQ_SHOW_ADMIN_LINK = True
 
@@ -279,6 +283,28 @@ QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
 # Review: how long a claim holds an item, and when an open item is overdue.
 QUORUM_REVIEW_CLAIM_MINUTES = envint("QUORUM_REVIEW_CLAIM_MINUTES", 15)
 QUORUM_REVIEW_SLA_HOURS = envint("QUORUM_REVIEW_SLA_HOURS", 24)
+
+# E-mail (review notifications): printed to the console unless EMAIL_HOST names an SMTP server.
+_EMAIL_PORT = envint("EMAIL_PORT", 587)
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ["EMAIL_HOST"],
+            "port": _EMAIL_PORT,
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": envbool("EMAIL_USE_TLS", _EMAIL_PORT == 587),
+            "use_ssl": envbool("EMAIL_USE_SSL", _EMAIL_PORT == 465),
+            "timeout": 30,
+        },
+    }
+    if os.environ.get("EMAIL_HOST")
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Quorum <quorum@localhost>")
+# Where links in e-mails and webhook payloads point.
+QUORUM_BASE_URL = os.environ.get("QUORUM_BASE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic.base import RedirectView
 
+from api.v1 import urls as api_urls
 from orchestrator import views as orchestrator_views
 
 urlpatterns = [
@@ -13,6 +14,8 @@ urlpatterns = [
     path("", include("orchestrator.urls")),
     path("review/", include("review.urls")),
     path("", include("insights.urls")),
+    path("api/v1/", api_urls()),
+    path("settings/", include("api.urls")),
     path("healthz", orchestrator_views.healthz, name="healthz"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -30,6 +30,7 @@ from django.utils import timezone
 from review.routing import open_review_items
 
 from . import jobs
+from . import models as signals
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
@@ -53,6 +54,7 @@ def start_run(document, pipeline: Pipeline, user=None, batch_mode: bool = False)
         )
         if held:
             log.info("run=%s held: pipeline %s has spent its monthly budget", run.pk, pipeline.slug)
+            signals.budget_reached.send(Run, run=run, kind="monthly")
         else:
             advance(run.pk)
     run.refresh_from_db()
@@ -146,6 +148,7 @@ def _stop_for_budget(run: Run, steps: dict[str, Step], outcome: Outcome, *, spen
         "steps_done": sorted(key for key, step in steps.items() if step.status == Step.Status.SUCCEEDED),
         "not_started": [spec.key for spec in outcome.schedule if spec.key not in steps],
     }
+    signals.budget_reached.send(Run, run=run, kind="per_run")
     _finish(run, steps, status=Run.Status.STOPPED_BUDGET)
 
 
@@ -269,6 +272,7 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)
+    (signals.run_failed if run.status == Run.Status.FAILED else signals.run_finished).send(Run, run=run)
     if run.parent_step_id:
         _finish_parent_step(run)
 

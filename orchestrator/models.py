@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Sum
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
@@ -446,6 +447,17 @@ class Run(models.Model):
         self.finished_at = timezone.now()
         self.save(update_fields=["status", "error", "finished_at"])
 
+    def cancel(self) -> bool:
+        """Cancel the run if no work has started on it (queued, or held for its
+        pipeline's monthly budget); True when it was. Conditional, so a run the
+        engine or the budget loop starts at the same moment is never cancelled."""
+        now = timezone.now()
+        cancelled = Run.objects.filter(pk=self.pk, status__in=[self.Status.QUEUED, self.Status.HELD]).update(
+            status=self.Status.CANCELLED, finished_at=now
+        )
+        self.refresh_from_db(fields=["status", "finished_at"])
+        return bool(cancelled)
+
 
 class Step(models.Model):
     """One agent call inside a run: the request, the answer, what it cost."""
@@ -535,3 +547,11 @@ class Step(models.Model):
                 "error": str(error) if error else "",
             },
         ]
+
+
+# Signals for whoever must learn of a run's end (notify: webhooks). Each is sent from
+# the one place its transition happens in engine.py, inside that transaction: receivers
+# defer their work with transaction.on_commit and never raise into the engine.
+run_finished = Signal()  # run=Run: done, needs review, or stopped at its budget
+run_failed = Signal()  # run=Run
+budget_reached = Signal()  # run=Run, kind="per_run"|"monthly"

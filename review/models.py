@@ -9,6 +9,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
@@ -339,6 +340,7 @@ class ReviewItem(models.Model):
             item.claim_expires_at = None
             item.save(update_fields=["status", "resolved_at", "claim_expires_at"])
             finalise_run(item.run)
+            review_decided.send(ReviewItem, item=item, decision=decision)
         self.refresh_from_db()
         return decision
 
@@ -504,3 +506,9 @@ class Decision(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Decisions are append-only and are never deleted.")
+
+
+# Signals for whoever must learn of review work (notify: webhooks, e-mail). Sent inside
+# the transaction that opens or decides; receivers defer with transaction.on_commit.
+review_opened = Signal()  # run=Run, items=[ReviewItem] newly opened
+review_decided = Signal()  # item=ReviewItem, decision=Decision

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from orchestrator.models import Run
 
-from .models import FINDING_FIELDS, ReviewItem
+from .models import FINDING_FIELDS, ReviewItem, review_opened
 
 
 def open_review_items(run: Run) -> list[ReviewItem]:
@@ -20,12 +20,12 @@ def open_review_items(run: Run) -> list[ReviewItem]:
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result = dict(locked.result or {})
         findings = [dict(finding) for finding in result.get("findings", [])]
-        items = []
+        items, opened = [], []
         for finding in findings:
             review = finding.get("review")
             if not review:
                 continue
-            item, _ = ReviewItem.objects.get_or_create(
+            item, created = ReviewItem.objects.get_or_create(
                 run=locked,
                 finding_key=finding["key"],
                 defaults={
@@ -44,9 +44,12 @@ def open_review_items(run: Run) -> list[ReviewItem]:
             )
             finding["review"] = {"decision": None, **review, "item_id": item.pk}
             items.append(item)
+            opened.extend([item] if created else [])
         result["findings"] = findings
         locked.result = result
         locked.save(update_fields=["result"])
+        if opened:
+            review_opened.send(ReviewItem, run=locked, items=opened)
     # The caller's copy of the run sees the item ids too.
     run.result = result
     return items

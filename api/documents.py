@@ -1,0 +1,148 @@
+"""/api/v1/documents: upload (idempotent with an Idempotency-Key header), read, list.
+Upload calls documents.ingest and engine.start_run, as the upload page does."""
+
+import hashlib
+import logging
+
+from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Length
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
+from ninja.pagination import paginate
+
+from config.roles import ANALYST
+from documents.extraction import ExtractionError
+from documents.ingest import display_name, ingest
+from documents.models import Document
+from orchestrator.engine import start_run
+from orchestrator.models import Pipeline
+
+from .auth import ApiError, access
+from .models import IdempotencyKey, Scope
+from .pagination import Newest
+from .schemas import DocumentOut, Error, UploadOut
+
+log = logging.getLogger(__name__)
+router = Router(tags=["documents"])
+
+
+def _documents() -> QuerySet[Document]:
+    return Document.objects.defer("text").select_related("uploaded_by").annotate(text_length=Length("text"))
+
+
+@router.post("", response={201: UploadOut, 422: Error}, auth=access(ANALYST, Scope.WRITE), url_name="documents")
+def upload(
+    request: HttpRequest,
+    files: File[list[UploadedFile]],
+    pipeline: Form[str] = "",
+    idempotency_key: str = Header("", alias="Idempotency-Key"),
+):
+    """Upload one or more files (multipart field `files`), and with `pipeline` (a
+    slug) start a run on each. Send an `Idempotency-Key` header to make a retry
+    safe: the same key answers what its first request got, with no second
+    document or run."""
+    chosen = _active_pipeline(pipeline)
+    if not idempotency_key:
+        return 201, _upload(request, files, chosen)
+    if len(idempotency_key) > 200:
+        raise ApiError(422, "The Idempotency-Key is too long.", {"Idempotency-Key": ["At most 200 characters."]})
+    fingerprint = _fingerprint(files, chosen)
+    with transaction.atomic():
+        # A concurrent retry blocks on this row's unique index until we commit,
+        # then reads what we stored.
+        key, created = IdempotencyKey.objects.get_or_create(
+            user=request.user, key=idempotency_key, defaults={"fingerprint": fingerprint}
+        )
+        if not created:
+            if key.fingerprint != fingerprint:
+                raise ApiError(
+                    422,
+                    "This Idempotency-Key was used for a different request.",
+                    {"Idempotency-Key": ["Already used with other files or another pipeline."]},
+                )
+            replay = JsonResponse(key.response, status=key.status_code)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+        answer = UploadOut.model_validate(_upload(request, files, chosen), context={"request": request})
+        key.status_code, key.response = 201, answer.model_dump(mode="json")
+        key.save(update_fields=["status_code", "response"])
+    # The very bytes a retry will get.
+    return JsonResponse(key.response, status=key.status_code)
+
+
+def _active_pipeline(slug: str) -> Pipeline | None:
+    if not slug:
+        return None
+    pipeline = Pipeline.objects.filter(is_active=True, slug=slug).first()
+    if pipeline is None:
+        raise ApiError(422, f"No active pipeline {slug!r}.", {"pipeline": ["Not the slug of an active pipeline."]})
+    return pipeline
+
+
+def _fingerprint(files: list[UploadedFile], pipeline: Pipeline | None) -> str:
+    fingerprint = hashlib.sha256((pipeline.slug if pipeline else "").encode())
+    for file in files:
+        digest = hashlib.sha256()
+        for chunk in file.chunks():
+            digest.update(chunk)
+        file.seek(0)
+        fingerprint.update(digest.digest())
+    return fingerprint.hexdigest()
+
+
+def _upload(request: HttpRequest, files: list[UploadedFile], pipeline: Pipeline | None) -> dict:
+    return {"results": [_upload_one(request, file, pipeline) for file in files]}
+
+
+def _upload_one(request: HttpRequest, file: UploadedFile, pipeline: Pipeline | None) -> dict:
+    # The same steps as documents.views._upload_one, answered as JSON.
+    result = {"name": display_name(file.name or ""), "status": "refused"}
+    try:
+        ingested = ingest(file, request.user)
+    except ExtractionError as error:
+        return {**result, "reason": error.reason}
+    except DatabaseError:
+        log.exception("saving upload %r failed", result["name"])
+        return {**result, "reason": "not saved: the server could not store it; please try again"}
+    result |= {"status": "duplicate" if ingested.duplicate else "accepted", "document": ingested.document}
+    if pipeline is not None:
+        try:
+            result["run"] = start_run(ingested.document, pipeline, request.user)
+        except Exception:
+            log.exception("starting a %s run on document %s failed", pipeline.slug, ingested.document.pk)
+            result["run_error"] = "saved, but the run could not be started; start it with POST /api/v1/runs"
+    return result
+
+
+@router.get(
+    "/{int:document_id}", response={200: DocumentOut, 404: Error}, auth=access(ANALYST, Scope.READ), url_name="document"
+)
+def get_document(request: HttpRequest, document_id: int, include: str = ""):
+    """A document and the status of its text; `?include=text` adds the text itself."""
+    documents = _documents() if "text" not in include.split(",") else Document.objects.select_related("uploaded_by")
+    return get_object_or_404(documents, pk=document_id)
+
+
+class DocumentFilters(Schema):
+    q: str = Field("", description="Part of the file name")
+    kind: str = Field("", description="pdf, docx, text or html")
+    doc_type: str = Field("", description="What a pipeline classified it as: contract, invoice, ...")
+    uploaded_by: str = Field("", description="A username")
+
+
+@router.get("", response=list[DocumentOut], auth=access(ANALYST, Scope.READ), url_name="document_list")
+@paginate(Newest)
+def list_documents(request: HttpRequest, filters: Query[DocumentFilters]):
+    """Documents, newest first, a page at a time: follow `next` for the next page."""
+    documents = _documents()
+    if filters.q:
+        documents = documents.filter(original_name__icontains=filters.q)
+    if filters.kind:
+        documents = documents.filter(kind=filters.kind)
+    if filters.doc_type:
+        documents = documents.filter(doc_type=filters.doc_type)
+    if filters.uploaded_by:
+        documents = documents.filter(uploaded_by__username=filters.uploaded_by)
+    return documents
