@@ -5,10 +5,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError
-from django.db.models import Prefetch
+from django.db.models import Count, F, Prefetch, Q
 from django.db.models.functions import Length, Substr
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
 from django_tables2 import RequestConfig
 
 from config.roles import ANALYST, role_required
@@ -47,12 +48,20 @@ class UploadResult:
             return "refused"
         return "duplicate" if self.duplicate else "accepted"
 
+    @property
+    def review_items(self) -> list:
+        """The run's open review items, for the row's links to the inbox."""
+        if self.run is None or not self.run.is_finished:
+            return []
+        return list(self.run.review_items.pending().order_by("pk")[:20])
+
 
 def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None) -> Document:
     # Every analyst sees every document: Quorum has one team per deployment.
     return get_object_or_404(queryset if queryset is not None else Document.objects.all(), pk=document_id)
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def document_list(request: HttpRequest) -> HttpResponse:
     latest = (
@@ -61,10 +70,18 @@ def document_list(request: HttpRequest) -> HttpResponse:
         .order_by("document_id", "-created_at", "-id")
         .distinct("document_id")
     )
+    # What needs someone first: runs waiting for a reviewer, failed, or that could not review their document.
+    top = Q(runs__parent_step__isnull=True)
     documents = (
         Document.objects.defer("text")
         .select_related("uploaded_by")
         .prefetch_related(Prefetch("runs", queryset=latest, to_attr="latest_runs"))
+        .annotate(
+            to_review=Count("runs", filter=top & Q(runs__status=Run.Status.NEEDS_REVIEW)),
+            failed=Count("runs", filter=top & Q(runs__status=Run.Status.FAILED)),
+            not_reviewed=Count("runs", filter=top & ~Q(runs__not_reviewed="")),
+        )
+        .annotate(attention=F("to_review") + F("failed") + F("not_reviewed"))
     )
     table = DocumentTable(documents)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
@@ -77,8 +94,19 @@ def document_list(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/list.html", context)
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def upload(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET" and request.htmx and request.GET.get("run"):
+        # An upload row following its run until it ends (upload.html polls while it runs).
+        run = get_object_or_404(Run.objects.select_related("document"), pk=request.GET.get("run", ""))
+        result = UploadResult(
+            name=request.GET.get("name", "")[:255] or run.document.original_name,
+            document=run.document,
+            duplicate=request.GET.get("duplicate") == "1",
+            run=run,
+        )
+        return render(request, "documents/upload.html#upload-result", {"result": result})
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     results: list[UploadResult] = []
     if request.method == "POST" and form.is_valid():
@@ -121,6 +149,7 @@ def _form_errors(form: UploadForm) -> str:
     return " ".join(error for errors in form.errors.values() for error in errors) or "nothing was uploaded"
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def detail(request: HttpRequest, document_id: int) -> HttpResponse:
     # A document's text can run to megabytes: load only what the page shows.

@@ -4,3 +4,14 @@ document.addEventListener("htmx:responseError", (event) => {
   const banner = document.getElementById("live-error");
   if (banner) banner.textContent = `Live update failed (HTTP ${status}); the page will keep trying.`;
 });
+
+// A page restored from the back-forward cache shows the state from before a
+// decision was taken elsewhere: pages that change ask the server again.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted && document.querySelector("[data-fresh-on-back]")) window.location.reload();
+});
+
+// Filters that apply as soon as they change (no inline handlers: the CSP forbids them).
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
+});

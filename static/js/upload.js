@@ -54,7 +54,12 @@
       request.upload.addEventListener("load", () => { label.textContent = "reading"; });
       request.addEventListener("load", () => {
         if (request.status === 200) {
-          row.outerHTML = request.responseText;
+          // The new row polls its run with htmx until the run ends: let htmx see it.
+          const holder = document.createElement("tbody");
+          holder.innerHTML = request.responseText.trim();
+          const fresh = holder.firstElementChild;
+          row.replaceWith(fresh);
+          if (window.htmx) window.htmx.process(fresh);
         } else {
           label.textContent = `upload failed (HTTP ${request.status}); try again`;
           label.className = "error small";
