@@ -23,7 +23,7 @@ from .models import Pipeline, Run, Step
 from .patterns import StepState, chain
 from .runs import export, trace
 from .runs.export import stream_csv
-from .runs.replay import diff_results, replay_from
+from .runs.replay import compare_results, replay_from
 from .tables import RunTable
 
 
@@ -84,7 +84,8 @@ def run_detail(request, run_id: int):
         "fields": _field_rows(result, steps),
         "missing": [{**item, "step_obj": by_key.get(item["step"])} for item in result.get("missing") or []],
         "checks": _stage_checks(run, steps) if run.pipeline.pattern == Pipeline.Pattern.CHAIN else [],
-        "diff": diff_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
+        "diff": compare_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
+        "original_label": f"Run {run.replay_of_id}",
         "items": {item.finding_key: item for item in run.review_items.all()},
         "stand_in": run.pipeline.uses_stand_in(),
     }
@@ -330,7 +331,15 @@ def compare_runs(request):
         return render(request, "orchestrator/compare.html", {"form": form})
     a = _get_run_for_user(request, form.cleaned_data["a"])
     b = _get_run_for_user(request, form.cleaned_data["b"])
-    context = {"form": form, "a": a, "b": b, "diff": diff_results(a.result, b.result), "steps": _step_pairs(a, b)}
+    context = {
+        "form": form,
+        "a": a,
+        "b": b,
+        "a_pk": str(a.pk),
+        "b_pk": str(b.pk),
+        "diff": compare_results(a.result, b.result),
+        "steps": _step_pairs(a, b),
+    }
     return render(request, "orchestrator/compare.html", context)
 
 
