@@ -87,6 +87,7 @@ class Estimate:
 
     def priced_on(self, price: Price) -> tuple[Decimal, Decimal]:
         """What this document's calls (p50, p90) would cost at `price`."""
+
         def total(output: str) -> Decimal:
             usages = (Usage(input_tokens=s.input_tokens, output_tokens=getattr(s, output)) for s in self.slots)
             return sum((price.cost(usage) for usage in usages), Decimal(0))

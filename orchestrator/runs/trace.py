@@ -7,8 +7,8 @@ from datetime import datetime
 
 from orchestrator.models import Step
 
-LABEL_WIDTH = 200  # room for step keys on the left
-AXIS_WIDTH = 520
+LABEL_WIDTH = 230  # room for step keys on the left
+AXIS_WIDTH = 490
 NOTE_X = LABEL_WIDTH + AXIS_WIDTH + 16  # each bar's figures, right of the axis
 WIDTH = 1000
 ROW_HEIGHT = 26
