@@ -97,7 +97,7 @@ def document_list(request: HttpRequest) -> HttpResponse:
 @never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def upload(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET" and request.htmx and request.GET.get("run"):
+    if request.method == "GET" and request.htmx and request.GET.get("run", "").isdigit():
         # An upload row following its run until it ends (upload.html polls while it runs).
         run = get_object_or_404(Run.objects.select_related("document"), pk=request.GET.get("run", ""))
         result = UploadResult(

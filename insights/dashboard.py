@@ -231,7 +231,7 @@ def charts(series: list[Day]) -> list[Chart]:
 
     return [
         Chart("Runs", "runs", points("runs")),
-        Chart("Spend", "$", points("spend")),
+        Chart("Spend", "$", points("spend"), "bar", "Nothing spent in these days"),
         Chart("Latency p50", "s", points("p50_s"), "line"),
         Chart("Latency p95", "s", points("p95_s"), "line"),
         Chart("Failure rate", "%", points("failure_rate", 100), "line"),

@@ -20,7 +20,7 @@ from documents.models import Document
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
-from .patterns import StepState, chain
+from .patterns import StepState, chain, schemas
 from .runs import export, trace
 from .runs.export import stream_csv
 from .runs.replay import compare_results, replay_from
@@ -178,7 +178,7 @@ def step_detail(request, run_id: int, step_id: int):
     step = get_object_or_404(
         run.steps.select_related("agent", "prompt_version", "rubric_version", "copied_from__run"), pk=step_id
     )
-    schema = (step.request or {}).get("output_schema")
+    schema = _declared_schema((step.request or {}).get("output_schema"))
     context = {
         "run": run,
         "step": step,
@@ -192,6 +192,15 @@ def step_detail(request, run_id: int, step_id: int):
         # The trace page's side panel: the step without leaving the waterfall.
         return render(request, "orchestrator/step.html#step-panel", context | {"panel": True})
     return render(request, "orchestrator/step.html", context)
+
+
+def _declared_schema(stored: dict | None) -> dict | None:
+    """The schema as the code declares it, key order included: a schema read back
+    from JSONB has its keys in PostgreSQL's order, not the author's."""
+    for candidate in vars(schemas).values():
+        if isinstance(candidate, dict) and candidate == stored:
+            return candidate
+    return stored
 
 
 def ordered(value, schema: dict | None = None):

@@ -111,3 +111,14 @@ def test_a_missing_page_is_the_house_404(client_for, analyst):
     response = client_for(analyst).get("/runs/999999/")
     assert response.status_code == 404
     assert b'data-testid="error-page"' in response.content and b"Go to the documents" in response.content
+
+
+def test_an_upload_row_asks_again_until_its_run_ends(client_for, analyst, make_document, debate_pipeline):
+    run = Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.RUNNING)
+    client = client_for(analyst)
+    url = reverse("documents:upload")
+    row = client.get(url, {"run": run.pk, "name": "supply.pdf"}, headers={"HX-Request": "true"}).content.decode()
+    assert row.strip().startswith("<tr") and 'hx-trigger="every 1s"' in row and "Running" in row
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.DONE, result={"findings": [], "counts": {"issues": 0}})
+    row = client.get(url, {"run": run.pk, "name": "supply.pdf"}, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in row and "Done" in row and "0 findings, 0 issues" in row

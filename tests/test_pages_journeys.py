@@ -142,6 +142,8 @@ def test_analyst_sees_no_false_clean_and_pages_that_tell_the_truth(
     page.goto(f"{live_server.url}/runs/{real_run.pk}/steps/{advocate.pk}/")
     output = page.get_by_test_id("step-output").inner_text()
     assert output.startswith('{\n  "findings": [') and json.loads(output) == advocate.output  # JSON, not a repr
+    keys = re.findall(r'^      "(\w+)":', output, re.M)[:5]
+    assert keys == ["type", "title", "severity", "evidence", "explanation"]  # the schema's order
     fold = page.locator("details.document-fold")
     assert fold.count() >= 1 and fold.first.get_attribute("open") is None
     screenshot("pages-07-step-json")

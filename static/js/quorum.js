@@ -15,3 +15,13 @@ window.addEventListener("pageshow", (event) => {
 document.addEventListener("change", (event) => {
   if (event.target.matches("[data-autosubmit]") && event.target.form) event.target.form.submit();
 });
+
+// The trace's step panel closes with its × button or Escape.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-close-panel]");
+  if (button) document.getElementById("step-panel").replaceChildren();
+});
+document.addEventListener("keydown", (event) => {
+  const panel = document.getElementById("step-panel");
+  if (event.key === "Escape" && panel && panel.childElementCount) panel.replaceChildren();
+});
