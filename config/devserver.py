@@ -10,10 +10,12 @@
 """
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from config.embedded import BASE_DIR, die_with_parent, services_for
 
@@ -30,9 +32,15 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     with services_for() as environ:
-        environ.setdefault("DEBUG", "true")
+        # The product as users meet it: no debug pages, static files as in production.
+        # QUORUM_DEBUG=1 (or DEBUG=true, e.g. `make run DEBUG=true`) is the developer's switch.
+        debug = os.environ.get("QUORUM_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+        environ.setdefault("DEBUG", "true" if debug else "false")
         environ.setdefault("HTTPS", "false")
+        environ.setdefault("SECRET_KEY", install_secret_key())
         subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=environ, check=True)
+        if environ["DEBUG"].lower() not in {"1", "true", "yes", "on"}:
+            subprocess.run([*MANAGE, "collectstatic", "--noinput", "-v", "0"], env=environ, check=True)
         subprocess.run([*MANAGE, "seeddemo"], env=environ, check=True)
         queues = queue_names(environ)
         children = [
@@ -80,6 +88,19 @@ def main() -> int:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def install_secret_key() -> str:
+    """This install's own key, made once and kept in var/secret_key (the file
+    settings read in development): sessions survive restarts, and no two
+    installs share a key."""
+    var = Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var")
+    path = var / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def queue_names(environ: dict[str, str]) -> list[str]:

@@ -14,13 +14,17 @@ class DocumentTable(tables.Table):
     uploaded_by = tables.Column(order_by="uploaded_by__username")
     created_at = tables.DateTimeColumn(verbose_name="Uploaded", format="Y-m-d H:i")
     # Read from the view's prefetch (one query for the page), not Document.latest_run() (one per row).
+    # Runs waiting for a reviewer, failed or not reviewed come first: what someone must look at.
+    attention = tables.Column(
+        empty_values=(), verbose_name="Needs attention", attrs={"td": {"data-testid": "attention"}}
+    )
     latest_run = tables.Column(accessor="latest_runs", empty_values=(), orderable=False, verbose_name="Latest run")
 
     class Meta:
         model = Document
-        fields = ["original_name", "kind", "page_count", "size", "uploaded_by", "created_at", "latest_run"]
+        fields = ["original_name", "attention", "kind", "page_count", "size", "uploaded_by", "created_at", "latest_run"]
         attrs = {"class": "documents"}
-        order_by = "-created_at"
+        order_by = ("-attention", "-created_at")
         empty_text = "No documents yet: upload some to get started."
 
     def render_kind(self, value: str, record: Document) -> str:
@@ -31,6 +35,9 @@ class DocumentTable(tables.Table):
 
     def render_size(self, value: int) -> str:
         return filesizeformat(value)
+
+    def render_attention(self, record: Document) -> str:
+        return render_to_string("documents/list.html#attention-cell", {"document": record})
 
     def render_latest_run(self, value: list) -> str:
         return render_to_string("documents/list.html#run-cell", {"run": value[0] if value else None})

@@ -6,10 +6,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
 from django.db import DatabaseError
-from django.db.models import Prefetch
+from django.db.models import Count, F, Prefetch, Q
 from django.db.models.functions import Length, Substr
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
 from django_tables2 import RequestConfig
 
 from config.roles import ANALYST, role_required
@@ -54,12 +55,20 @@ class UploadResult:
     def refusal(self) -> str:
         return self.reason or (self.document.error if self.document is not None else "")
 
+    @property
+    def review_items(self) -> list:
+        """The run's open review items, for the row's links to the inbox."""
+        if self.run is None or not self.run.is_finished:
+            return []
+        return list(self.run.review_items.pending().order_by("pk")[:20])
+
 
 def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None) -> Document:
     # Every analyst sees every document: Quorum has one team per deployment.
     return get_object_or_404(queryset if queryset is not None else Document.objects.all(), pk=document_id)
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def document_list(request: HttpRequest) -> HttpResponse:
     latest = (
@@ -68,10 +77,18 @@ def document_list(request: HttpRequest) -> HttpResponse:
         .order_by("document_id", "-created_at", "-id")
         .distinct("document_id")
     )
+    # What needs someone first: runs waiting for a reviewer, failed, or that could not review their document.
+    top = Q(runs__parent_step__isnull=True)
     documents = (
         Document.objects.defer("text")
         .select_related("uploaded_by")
         .prefetch_related(Prefetch("runs", queryset=latest, to_attr="latest_runs"))
+        .annotate(
+            to_review=Count("runs", filter=top & Q(runs__status=Run.Status.NEEDS_REVIEW)),
+            failed=Count("runs", filter=top & Q(runs__status=Run.Status.FAILED)),
+            not_reviewed=Count("runs", filter=top & ~Q(runs__not_reviewed="")),
+        )
+        .annotate(attention=F("to_review") + F("failed") + F("not_reviewed"))
     )
     table = DocumentTable(documents)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
@@ -88,12 +105,23 @@ def document_list(request: HttpRequest) -> HttpResponse:
     return render(request, "documents/list.html", context)
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and request.htmx and request.GET.get("document", "").isdigit():
         # A row of the results table asking whether its document has been read yet.
         document = _get_document_for_user(request, int(request.GET["document"]))
         result = UploadResult(name=document.original_name, document=document, run=document.latest_run())
+        return render(request, "documents/upload.html#upload-result", {"result": result})
+    if request.method == "GET" and request.htmx and request.GET.get("run", "").isdigit():
+        # An upload row following its run until it ends (upload.html polls while it runs).
+        run = get_object_or_404(Run.objects.select_related("document"), pk=request.GET.get("run", ""))
+        result = UploadResult(
+            name=request.GET.get("name", "")[:255] or run.document.original_name,
+            document=run.document,
+            duplicate=request.GET.get("duplicate") == "1",
+            run=run,
+        )
         return render(request, "documents/upload.html#upload-result", {"result": result})
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     # Files cut off while the body streamed in (documents/uploads.py): too large, or too many.
@@ -154,6 +182,7 @@ def _form_errors(form: UploadForm) -> str:
     return " ".join(error for errors in form.errors.values() for error in errors) or "nothing was uploaded"
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def detail(request: HttpRequest, document_id: int) -> HttpResponse:
     # A document's text can run to megabytes: load only what the page shows.

@@ -1,6 +1,7 @@
 """Per-pipeline figures by day, and the geometry of the small charts that show
 them (server-drawn SVG: no chart library, no CDN)."""
 
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -12,8 +13,6 @@ from django.utils import timezone
 from orchestrator.models import Pipeline, Run
 from review.aggregates import Percentile
 from review.models import Decision
-
-CHART_WIDTH, CHART_HEIGHT = 300, 90
 
 
 def _seconds(start: str, end: str) -> Func:
@@ -105,33 +104,125 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+# The chart's box and the margins that hold its axis labels, in SVG units.
+CHART_W, CHART_H = 320, 150
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 46, 10, 10, 26
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above `value`:
+    an axis top people can read."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    return next(power * step for step in (1, 2, 2.5, 5, 10) if power * step >= value * (1 - 1e-9))
+
+
+def _label(value: float, unit: str) -> str:
+    number = f"{value:,.0f}" if value >= 100 or float(value).is_integer() else f"{value:,.2f}".rstrip("0").rstrip(".")
+    if unit == "$":
+        return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+    if unit == "%":
+        return f"{number}%"
+    return (
+        f"{number} {unit.removesuffix('s')}"
+        if value == 1 and unit.endswith("s") and unit != "s"
+        else f"{number} {unit}"
+    )
+
+
 @dataclass(frozen=True)
 class Chart:
+    """One figure per day for a window of days, drawn as bars (counts, money)
+    or as a line with a dot on every day that has a value (durations, rates),
+    so that a single day of data is still a visible mark."""
+
     title: str
     unit: str
     points: list[tuple[date, float | None]]
     kind: str = "bar"  # bar | line
+    empty_text: str = "No runs yet"
+
+    @property
+    def values(self) -> list[float]:
+        return [value for _, value in self.points if value is not None]
+
+    @property
+    def has_data(self) -> bool:
+        return any(self.values) if self.kind == "bar" else bool(self.values)
 
     @property
     def peak(self) -> float:
-        return max((value for _, value in self.points if value is not None), default=0) or 1
+        return max(self.values, default=0.0)
+
+    @property
+    def top(self) -> float:
+        return nice_ceiling(self.peak)
+
+    @property
+    def summary(self) -> str:
+        """The numbers beside the chart: a total for counts and money, the
+        latest and the highest value for durations and rates."""
+        if not self.has_data:
+            return self.empty_text
+        if self.kind == "bar":
+            return f"{_label(sum(self.values), self.unit)} in total, at most {_label(self.peak, self.unit)} a day"
+        latest = next(value for _, value in reversed(self.points) if value is not None)
+        return f"latest {_label(latest, self.unit)}, highest {_label(self.peak, self.unit)}"
+
+    def _x(self, index: int) -> float:
+        slot = (CHART_W - PLOT_LEFT - PLOT_RIGHT) / max(len(self.points), 1)
+        return PLOT_LEFT + slot * (index + 0.5)
+
+    def _y(self, value: float) -> float:
+        height = CHART_H - PLOT_TOP - PLOT_BOTTOM
+        return CHART_H - PLOT_BOTTOM - value / self.top * height
+
+    def y_ticks(self) -> list[dict]:
+        return [{"y": round(self._y(v), 1), "label": _label(v, self.unit)} for v in (0, self.top / 2, self.top)]
+
+    def x_ticks(self) -> list[dict]:
+        """First, middle and last day, anchored so that no label runs off the box."""
+        last = len(self.points) - 1
+        picks = sorted({0, last // 2, last}) if last >= 0 else []
+        anchor = {0: "start", last: "end"}
+        return [
+            {
+                "x": round(self._x(i), 1),
+                "label": self.points[i][0].strftime("%b %-d"),
+                "anchor": anchor.get(i, "middle"),
+            }
+            for i in picks
+        ]
 
     def bars(self) -> list[dict]:
-        step = CHART_WIDTH / max(len(self.points), 1)
+        slot = (CHART_W - PLOT_LEFT - PLOT_RIGHT) / max(len(self.points), 1)
+        width = max(min(slot * 0.7, 40), 3)
+        base = CHART_H - PLOT_BOTTOM
+        out = []
+        for i, (day, value) in enumerate(self.points):
+            if not value:
+                continue
+            y = min(self._y(value), base - 2)  # a small value is still a visible bar
+            out.append({"x": round(self._x(i) - width / 2, 1), "w": round(width, 1), "y": round(y, 1),
+                        "h": round(base - y, 1), "day": day, "value": value})  # fmt: skip
+        return out
+
+    def dots(self) -> list[dict]:
         return [
-            {"x": round(i * step + 1, 1), "w": round(step - 2, 1), "h": round(value / self.peak * CHART_HEIGHT, 1),
-             "y": round(CHART_HEIGHT - value / self.peak * CHART_HEIGHT, 1), "day": day, "value": value}
+            {"x": round(self._x(i), 1), "y": round(self._y(value), 1), "day": day, "value": value}
             for i, (day, value) in enumerate(self.points)
-            if value
-        ]  # fmt: skip
+            if value is not None
+        ]
 
     def polyline(self) -> str:
-        step = CHART_WIDTH / max(len(self.points) - 1, 1)
-        return " ".join(
-            f"{round(i * step, 1)},{round(CHART_HEIGHT - value / self.peak * CHART_HEIGHT, 1)}"
-            for i, (_, value) in enumerate(self.points)
-            if value is not None
-        )
+        return " ".join(f"{dot['x']},{dot['y']}" for dot in self.dots())
+
+    @property
+    def plot(self) -> dict:
+        return {"left": PLOT_LEFT, "right": CHART_W - PLOT_RIGHT, "bottom": CHART_H - PLOT_BOTTOM, "top": PLOT_TOP,
+                "width": CHART_W, "height": CHART_H, "middle": (PLOT_LEFT + CHART_W - PLOT_RIGHT) / 2,
+                "centre": (PLOT_TOP + CHART_H - PLOT_BOTTOM) / 2}  # fmt: skip
 
 
 def charts(series: list[Day]) -> list[Chart]:
@@ -140,10 +231,10 @@ def charts(series: list[Day]) -> list[Chart]:
 
     return [
         Chart("Runs", "runs", points("runs")),
-        Chart("Spend", "$", points("spend")),
+        Chart("Spend", "$", points("spend"), "bar", "Nothing spent in these days"),
         Chart("Latency p50", "s", points("p50_s"), "line"),
         Chart("Latency p95", "s", points("p95_s"), "line"),
         Chart("Failure rate", "%", points("failure_rate", 100), "line"),
         Chart("Disagreement rate", "%", points("disagreement_rate", 100), "line"),
-        Chart("Judge overturn rate", "%", points("overturn_rate", 100), "line"),
+        Chart("Judge overturn rate", "%", points("overturn_rate", 100), "line", "No review decisions yet"),
     ]

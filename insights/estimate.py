@@ -82,6 +82,17 @@ class Estimate:
     latency_basis: str
     stand_in: bool = False
     notes: list[str] = field(default_factory=list)
+    # For a pipeline on the offline stand-in: the same calls priced on Claude models.
+    on_claude: list[dict] = field(default_factory=list)
+
+    def priced_on(self, price: Price) -> tuple[Decimal, Decimal]:
+        """What this document's calls (p50, p90) would cost at `price`."""
+
+        def total(output: str) -> Decimal:
+            usages = (Usage(input_tokens=s.input_tokens, output_tokens=getattr(s, output)) for s in self.slots)
+            return sum((price.cost(usage) for usage in usages), Decimal(0))
+
+        return total("output_p50"), total("output_p90")
 
     @property
     def calls(self) -> int:
@@ -420,6 +431,31 @@ def percentile(values: list[int], q: float) -> int:
     return ordered[max(1, math.ceil(q * len(ordered))) - 1]
 
 
+# Priced for comparison when no agent names a Claude model yet: one of each family.
+REFERENCE_CLAUDE_MODELS = ["claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"]
+
+
+def claude_prices() -> dict[str, Price]:
+    """The Claude models this deployment is configured with (its agents' models),
+    else a reference model of each family, with their prices."""
+    models = sorted(set(Agent.objects.filter(model__startswith="claude").values_list("model", flat=True)))
+    rows = ModelPrice.objects.filter(model__in=models or REFERENCE_CLAUDE_MODELS)
+    order = {model: index for index, model in enumerate(models or REFERENCE_CLAUDE_MODELS)}
+    return {row.model: row.as_price() for row in sorted(rows, key=lambda row: order[row.model])}
+
+
+def price_on_claude(estimates: list[Estimate]) -> None:
+    """Offline runs cost nothing: say what the same calls would cost on Claude."""
+    prices = None
+    for estimate in estimates:
+        if not estimate.stand_in:
+            continue
+        prices = claude_prices() if prices is None else prices
+        for model, price in prices.items():
+            p50, p90 = estimate.priced_on(price)
+            estimate.on_claude.append({"model": model, "p50": p50, "p90": p90, "monthly_p50": p50 * estimate.volume})
+
+
 def estimate_context(form: EstimateForm) -> dict:
     """What the estimate-table partial needs, for the estimator page and the upload page."""
     estimates, size, volume = None, None, form.chosen_volume()
@@ -428,4 +464,6 @@ def estimate_context(form: EstimateForm) -> dict:
         pipelines = form.chosen_pipelines()
         # An empty choice on the upload page means "just upload": nothing to estimate, and nothing to say.
         estimates = estimate_pipelines(pipelines, size, volume) if pipelines or "pipeline" not in form.data else None
-    return {"estimate_form": form, "estimates": estimates, "size": size, "volume": volume}
+        price_on_claude(estimates or [])
+    on_claude = any(estimate.on_claude for estimate in estimates or [])
+    return {"estimate_form": form, "estimates": estimates, "size": size, "volume": volume, "on_claude": on_claude}

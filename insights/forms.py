@@ -1,5 +1,8 @@
 """The forms of the insights pages: what to estimate, and which pipelines to evaluate on which set."""
 
+import csv
+import json
+
 from django import forms
 
 from documents.models import Document
@@ -67,3 +70,34 @@ class EvaluateForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Each runs over every document of the set; the report compares them side by side.",
     )
+
+
+class LabelsForm(forms.Form):
+    """A labelled set from a CSV or JSON file of {document_id, expected} rows: the
+    importlabels command's format, minus server paths (a browser names documents
+    already uploaded)."""
+
+    name = forms.CharField(max_length=200, label="Set name")
+    file = forms.FileField(label="CSV or JSON file", help_text="Rows of document_id and expected (JSON).")
+
+    MAX_BYTES = 5 * 1024 * 1024
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is over 5 MB; use manage.py importlabels for large sets.")
+        try:
+            text = upload.read().decode("utf-8-sig")
+            rows = (
+                json.loads(text) if upload.name.lower().endswith(".json") else list(csv.DictReader(text.splitlines()))
+            )
+        except (UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+            raise forms.ValidationError(f"Not a readable CSV or JSON file: {error}") from None
+        if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+            raise forms.ValidationError("The file holds no rows.")
+        if any(row.get("path") for row in rows):
+            raise forms.ValidationError("Rows here name documents by document_id; upload the files first.")
+        missing = [str(i + 1) for i, row in enumerate(rows) if not row.get("document_id") or "expected" not in row]
+        if missing:
+            raise forms.ValidationError(f"Rows {', '.join(missing[:10])} lack a document_id or an expected answer.")
+        return rows

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -70,6 +70,25 @@ def by_pipeline(months: list[datetime]) -> list[PipelineSpend]:
     ]
 
 
+def offline_work(since: datetime) -> dict | None:
+    """The offline stand-in's calls since `since` (they cost nothing), and what the
+    same tokens would have cost on the Claude models the estimator prices."""
+    from orchestrator.llm import Usage
+
+    from .estimate import claude_prices
+
+    totals = (
+        _spent_steps(since)
+        .filter(provider="offline")
+        .aggregate(calls=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+    )
+    if not totals["calls"]:
+        return None
+    usage = Usage(input_tokens=totals["input_tokens"] or 0, output_tokens=totals["output_tokens"] or 0)
+    on_claude = [{"model": model, "cost": price.cost(usage)} for model, price in claude_prices().items()]
+    return {**totals, "on_claude": on_claude}
+
+
 def overview(now: datetime | None = None) -> dict:
     months = months_back(now or timezone.now())
     monthly = by_month(months)
@@ -82,4 +101,5 @@ def overview(now: datetime | None = None) -> dict:
         "total": sum((row["cost"] for row in monthly), Decimal(0)),
         "pipelines": by_pipeline(months),
         "this_month": months[-1],
+        "offline": offline_work(months[0]),
     }

@@ -4,6 +4,7 @@ Analysts see them all; each reads what runs and reviews recorded."""
 from datetime import date
 
 from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -13,7 +14,7 @@ from orchestrator.models import Pipeline
 
 from . import dashboard, evaluation, spend
 from .estimate import estimate_context
-from .forms import EstimateForm, EvaluateForm
+from .forms import EstimateForm, EvaluateForm, LabelsForm
 from .models import Evaluation, LabelledSet
 
 DASHBOARD_DAYS = [7, 30, 90]
@@ -57,14 +58,28 @@ def _get_evaluation_for_user(request, evaluation_id: int) -> Evaluation:
 
 @role_required(ANALYST)
 def evaluations(request):
-    form = EvaluateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    uploading = request.method == "POST" and "labels" in request.POST
+    labels_form = LabelsForm(request.POST, request.FILES) if uploading else LabelsForm()
+    if uploading and labels_form.is_valid():
+        try:
+            labelled_set = evaluation.import_set(
+                labels_form.cleaned_data["name"], labels_form.cleaned_data["file"], request.user
+            )
+        except (KeyError, ValueError, ObjectDoesNotExist) as error:
+            labels_form.add_error("file", f"Nothing imported: {error}")
+        else:
+            count = labelled_set.documents.count()
+            messages.success(request, f"Imported the labelled set {labelled_set.name}: {count} document(s).")
+            return redirect("insights:evaluations")
+    form = EvaluateForm(request.POST if request.method == "POST" and not uploading else None)
+    if request.method == "POST" and not uploading and form.is_valid():
         data = form.cleaned_data
         started = evaluation.start_evaluations(data["labelled_set"], data["pipelines"], request.user)
         messages.success(request, f"Started {len(started)} evaluation{'s' if len(started) > 1 else ''}.")
         return redirect(started[0])
     context = {
         "form": form,
+        "labels_form": labels_form,
         "sets": LabelledSet.objects.annotate(size=Count("documents")),
         "past": Evaluation.objects.select_related("labelled_set", "pipeline")[:50],
     }

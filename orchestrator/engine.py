@@ -51,6 +51,7 @@ def start_run(document, pipeline: Pipeline, user=None, batch_mode: bool = False)
             created_by=user,
             status=Run.Status.HELD if held else Run.Status.QUEUED,
             batch_mode=batch_mode,
+            not_reviewed=pipeline.why_not_reviewable(document.text or ""),
         )
         if held:
             log.info("run=%s held: pipeline %s has spent its monthly budget", run.pk, pipeline.slug)

@@ -233,6 +233,13 @@ class Pipeline(models.Model):
         help_text="Dollars a calendar month. Once spent, new runs are held until the month turns or the cap is "
         "raised. Empty: no cap.",
     )
+    # The kind of document this pipeline is for (a classifier's doc_type); empty: any.
+    document_type = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="The kind of document this pipeline reviews (contract, invoice, ...). A run on a document "
+        "that does not look like one says it was not reviewed. Empty: any document.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -276,6 +283,24 @@ class Pipeline(models.Model):
 
     def is_over_monthly_budget(self, now: datetime | None = None) -> bool:
         return self.monthly_budget is not None and self.spent_this_month(now) >= self.monthly_budget
+
+    def why_not_reviewable(self, text: str) -> str:
+        """Why a run of this pipeline on `text` cannot count as a review, or "".
+        An empty result on five bytes, or a contract review of an invoice, must
+        never read as a clean document."""
+        from .llm.offline.layout import classify  # cheap, deterministic keyword and layout rules
+
+        length = len(text.strip())
+        if length < MIN_REVIEW_CHARS:
+            return f"{length} character{'s' if length != 1 else ''} of text"
+        if self.document_type:
+            doc_type, _, _ = classify(text[:CLASSIFY_CHARS])
+            if doc_type != self.document_type:
+                article = "an" if self.document_type[0] in "aeiou" else "a"
+                return f"this does not look like {article} {self.document_type}" + (
+                    f" (it reads as {doc_type})" if doc_type != "other" else ""
+                )
+        return ""
 
 
 class PipelineSlot(models.Model):
@@ -360,6 +385,11 @@ class KnowledgeEntry(models.Model):
         }
 
 
+# Below this much text a run's empty result says nothing about the document.
+MIN_REVIEW_CHARS = 200
+CLASSIFY_CHARS = 50_000
+
+
 class RunQuerySet(models.QuerySet):
     def top_level(self) -> "RunQuerySet":
         """Runs people started, not those a slot holding a pipeline started inside them:
@@ -419,6 +449,9 @@ class Run(models.Model):
     # Anthropic steps go through the Message Batches API (orchestrator.runs.batches): half
     # the price, for results within hours instead of seconds.
     batch_mode = models.BooleanField(default=False)
+    # Set at start when the document cannot be reviewed by this pipeline (too little
+    # text, not the kind it is for): pages then say "not reviewed", never "no issues".
+    not_reviewed = models.CharField(max_length=200, blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -434,6 +467,18 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def shown_status(self) -> str:
+        """The status people read: a finished run that could not review its document
+        says so rather than "Done"."""
+        if self.not_reviewed and self.status in {self.Status.DONE, self.Status.NEEDS_REVIEW, self.Status.REVIEWED}:
+            return "Not reviewed"
+        return self.get_status_display()
+
+    @property
+    def shown_status_class(self) -> str:
+        return "not_reviewed" if self.shown_status == "Not reviewed" else self.status
 
     @property
     def wall_ms(self) -> int | None:

@@ -20,7 +20,14 @@ class RunTable(tables.Table):
         order_by = "-created_at"
 
     def render_status(self, record: Run):
-        return format_html('<span class="badge {}">{}</span>', record.status, record.get_status_display())
+        if record.not_reviewed:
+            return format_html(
+                '<span class="badge {}">{}</span> <span class="small warn">{}</span>',
+                record.shown_status_class,
+                record.shown_status,
+                record.not_reviewed,
+            )
+        return format_html('<span class="badge {}">{}</span>', record.shown_status_class, record.shown_status)
 
     def render_progress(self, record: Run):
         return f"{record.steps_done} / {record.steps_planned or '?'}"

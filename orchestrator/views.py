@@ -20,10 +20,10 @@ from documents.models import Document
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
-from .patterns import StepState, chain
+from .patterns import StepState, chain, schemas
 from .runs import export, trace
 from .runs.export import stream_csv
-from .runs.replay import diff_results, replay_from
+from .runs.replay import compare_results, replay_from
 from .tables import RunTable
 
 
@@ -32,6 +32,7 @@ def _get_run_for_user(request, run_id: int) -> Run:
     return get_object_or_404(Run.objects.select_related("document", "pipeline"), pk=run_id)
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def runs(request):
     form = RunFilterForm(request.GET or None)
@@ -68,6 +69,7 @@ def export_steps(request):
     return stream_csv("quorum-steps.csv", export.STEP_HEADER, export.step_rows(_filtered_runs(request)))
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
@@ -82,7 +84,8 @@ def run_detail(request, run_id: int):
         "fields": _field_rows(result, steps),
         "missing": [{**item, "step_obj": by_key.get(item["step"])} for item in result.get("missing") or []],
         "checks": _stage_checks(run, steps) if run.pipeline.pattern == Pipeline.Pattern.CHAIN else [],
-        "diff": diff_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
+        "diff": compare_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
+        "original_label": f"Run {run.replay_of_id}",
         "items": {item.finding_key: item for item in run.review_items.all()},
         "stand_in": run.pipeline.uses_stand_in(),
     }
@@ -175,13 +178,68 @@ def step_detail(request, run_id: int, step_id: int):
     step = get_object_or_404(
         run.steps.select_related("agent", "prompt_version", "rubric_version", "copied_from__run"), pk=step_id
     )
+    schema = _declared_schema((step.request or {}).get("output_schema"))
     context = {
         "run": run,
         "step": step,
         "child": Run.objects.filter(parent_step=step).select_related("pipeline").first(),
         "can_replay": run.is_finished and not run.parent_step_id,
+        "output_json": pretty_json(step.output, schema),
+        "inputs_json": pretty_json(step.inputs),
+        "sent_messages": _messages_as_sent(step, run),
     }
+    if request.htmx:
+        # The trace page's side panel: the step without leaving the waterfall.
+        return render(request, "orchestrator/step.html#step-panel", context | {"panel": True})
     return render(request, "orchestrator/step.html", context)
+
+
+def _declared_schema(stored: dict | None) -> dict | None:
+    """The schema as the code declares it, key order included: a schema read back
+    from JSONB has its keys in PostgreSQL's order, not the author's."""
+    for candidate in vars(schemas).values():
+        if isinstance(candidate, dict) and candidate == stored:
+            return candidate
+    return stored
+
+
+def ordered(value, schema: dict | None = None):
+    """`value` with its objects' keys in the order the schema declares them, then
+    the rest by name: JSONB keeps no key order, and people read a finding as its
+    schema tells it (type, title, severity, evidence...)."""
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        keys = [key for key in properties if key in value] + sorted(key for key in value if key not in properties)
+        return {key: ordered(value[key], properties.get(key)) for key in keys}
+    if isinstance(value, list):
+        return [ordered(item, schema.get("items")) for item in value]
+    return value
+
+
+def pretty_json(value, schema: dict | None = None) -> str:
+    if value is None:
+        return ""
+    return json.dumps(ordered(value, schema), indent=2, ensure_ascii=False)
+
+
+def _messages_as_sent(step: Step, run: Run) -> list[dict]:
+    """The request's messages as the model saw them, each cut around the document
+    so that the page can fold the document away: [{role, before, document, after}]."""
+    document = run.document.text or ""
+    shown = []
+    for message in (step.request or {}).get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):  # content blocks: the text of each
+            content = "\n\n".join(block.get("text", "") for block in content if isinstance(block, dict))
+        content = "" if content is None else str(content)
+        at = content.find(document) if len(document) >= 20 else -1
+        if at >= 0:
+            shown.append({"role": message.get("role", ""), "before": content[:at], "document": document,
+                          "after": content[at + len(document):]})  # fmt: skip
+        else:
+            shown.append({"role": message.get("role", ""), "before": content, "document": "", "after": ""})
+    return shown
 
 
 @require_POST
@@ -286,7 +344,15 @@ def compare_runs(request):
         return render(request, "orchestrator/compare.html", {"form": form})
     a = _get_run_for_user(request, form.cleaned_data["a"])
     b = _get_run_for_user(request, form.cleaned_data["b"])
-    context = {"form": form, "a": a, "b": b, "diff": diff_results(a.result, b.result), "steps": _step_pairs(a, b)}
+    context = {
+        "form": form,
+        "a": a,
+        "b": b,
+        "a_pk": str(a.pk),
+        "b_pk": str(b.pk),
+        "diff": compare_results(a.result, b.result),
+        "steps": _step_pairs(a, b),
+    }
     return render(request, "orchestrator/compare.html", context)
 
 

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from config.roles import ADMIN, ANALYST, REVIEWER, has_role, role_required
@@ -67,6 +68,7 @@ class CountedPaginator(Paginator):
         return self._known_count
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def inbox(request: HttpRequest) -> HttpResponse:
     form = InboxFilterForm(request.GET)
@@ -134,6 +136,7 @@ def _reason_links(request: HttpRequest, counts: dict[str, dict[str, int]]) -> li
     return links
 
 
+@never_cache  # pages that change: Back must ask again, never show a stale state
 @role_required(ANALYST)
 def item(request: HttpRequest, item_id: int) -> HttpResponse:
     item, can_decide = _get_item_for_user(request, item_id)

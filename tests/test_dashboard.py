@@ -107,15 +107,20 @@ def test_daily_figures_are_computed_from_the_runs_of_each_day(known_runs, debate
 
 
 def _drawn(page: str, pipeline_name: str) -> dict[str, dict]:
-    """Per chart of the pipeline's section: its caption's peak, its bars' heights and
-    the numbers table under it ({day: value as shown})."""
+    """Per chart of the pipeline's section: the numbers beside it, its marks (bars'
+    heights, dots), its axis labels and the numbers table under it ({day: value as shown})."""
     [section] = [part for part in page.split('<section class="card">')[1:] if pipeline_name in part]
     charts = {}
-    for figure in re.findall(r'<figure class="chart">(.*?)</figure>', section, re.S):
-        title, peak = re.search(r"<figcaption>(.+?) <span[^>]*>\(.*?, peak ([\d.]+)\)</span>", figure).groups()
+    for figure in re.findall(r'<figure class="chart[^"]*" data-testid="chart">(.*?)</figure>', section, re.S):
+        title = re.search(r"<figcaption>(.+?) <span", figure).group(1)
+        summary = re.search(r'data-testid="chart-summary">([^<]*)<', figure).group(1)
         rows = re.findall(r'<tr><td>(\d{4}-\d\d-\d\d)</td><td class="num">([^<]*)</td></tr>', figure)
-        heights = re.findall(r'<rect [^>]*height="([\d.]+)"', figure)
-        charts[title] = {"peak": peak, "numbers": dict(rows), "bars": heights}
+        heights = re.findall(r'<rect [^>]*height="([\d.]+)" class="series mark"', figure)
+        dots = re.findall(r'<circle [^>]*class="series mark"', figure)
+        labels = re.findall(r'class="tick-label"[^>]*>([^<]*)</text>', figure)
+        empty = re.search(r'class="empty-label"[^>]*>([^<]*)<', figure)
+        charts[title] = {"summary": summary, "numbers": dict(rows), "bars": heights, "dots": len(dots),
+                         "labels": labels, "empty": empty.group(1) if empty else None}  # fmt: skip
     return charts
 
 
@@ -130,16 +135,44 @@ def test_dashboard_page_draws_the_figures_of_each_day(known_runs, client_for, an
     runs = charts["Runs"]
     assert len(runs["numbers"]) == 7  # a count is 0 on a quiet day, not missing
     assert (runs["numbers"][early], runs["numbers"][quiet], runs["numbers"][day]) == ("3.00", "0.00", "5.00")
-    assert runs["peak"] == "5.00" and runs["bars"] == ["54.0", "90.0"]  # 3 of 5, 5 of 5: only days with runs
+    # Bars over a 0-5 axis 114 units high: 3 of 5, 5 of 5; only days with runs have one.
+    assert runs["bars"] == ["68.4", "114.0"]
+    assert runs["summary"] == "8 runs in total, at most 5 runs a day"
+    # The value axis in its unit, then the first, middle and last day.
+    first, middle, last = (DAY - timedelta(days=n) for n in (6, 3, 0))
+    days = [f"{d:%b} {d.day}" for d in (first, middle, last)]
+    assert runs["labels"] == ["0 runs", "2.5 runs", "5 runs", *days]
     assert (charts["Spend"]["numbers"][early], charts["Spend"]["numbers"][day]) == ("0.45", "0.51")
+    assert charts["Spend"]["labels"][:3] == ["$0.00", "$0.50", "$1.00"]  # 0.51 at most: a readable top of $1
 
-    # Rates and latencies are drawn only for days that have them.
+    # Rates and latencies are drawn only for days that have them, each as a dot.
     assert charts["Latency p50"]["numbers"] == {early: "20.00", day: "2.50"}
+    assert charts["Latency p50"]["dots"] == 2
+    assert charts["Latency p50"]["summary"] == "latest 2.5 s, highest 20 s"
     assert charts["Latency p95"]["numbers"] == {early: "38.00", day: "3.85"}
     assert charts["Failure rate"]["numbers"] == {early: "33.33", day: "25.00"}
     assert charts["Disagreement rate"]["numbers"] == {early: "22.22", day: "25.00"}
     assert charts["Judge overturn rate"]["numbers"] == {quiet: "0.00", day: "50.00"}
-    assert charts["Latency p50"]["peak"] == "20.00"
+
+
+def test_a_single_day_of_runs_is_a_visible_mark(client_for, analyst, debate_pipeline, make_document):
+    """One day of data draws one bar and one dot per chart that has a value: never an empty box."""
+    now = timezone.now()
+    Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.DONE,
+                       started_at=now - timedelta(seconds=2), finished_at=now, cost=Decimal("0.02"))  # fmt: skip
+    response = client_for(analyst).get(reverse("insights:dashboard"), {"days": "7"})
+    charts = _drawn(response.content.decode(), debate_pipeline.name)
+    assert len(charts["Runs"]["bars"]) == 1 and float(charts["Runs"]["bars"][0]) > 50
+    assert charts["Latency p50"]["dots"] == 1 and charts["Latency p50"]["empty"] is None
+    assert charts["Runs"]["summary"] == "1 run in total, at most 1 run a day"
+
+
+def test_a_pipeline_without_runs_says_so(client_for, analyst, debate_pipeline):
+    charts = _drawn(client_for(analyst).get(reverse("insights:dashboard")).content.decode(), debate_pipeline.name)
+    assert charts["Runs"]["empty"] == "No runs yet" and charts["Runs"]["bars"] == []
+    assert charts["Runs"]["summary"] == "No runs yet"
+    assert charts["Judge overturn rate"]["empty"] == "No review decisions yet"
+    assert all("peak" not in chart["summary"] for chart in charts.values())
 
 
 def test_the_window_ends_on_the_day_asked_for(known_runs, client_for, analyst, debate_pipeline):

@@ -407,7 +407,7 @@ def test_script_upload_gets_just_the_result_row(client_for, analyst):
     )
 
     content = response.content.decode().strip()
-    assert content.startswith('<tr class="upload-result accepted">')
+    assert content.startswith('<tr class="upload-result accepted"')
     assert content.endswith("</tr>")
     assert "<html" not in content
 
@@ -415,7 +415,7 @@ def test_script_upload_gets_just_the_result_row(client_for, analyst):
 def test_htmx_upload_with_no_file_gets_a_refused_row(client_for, analyst):
     response = client_for(analyst).post(UPLOAD, {}, headers={"HX-Request": "true"})
 
-    assertContains(response, '<tr class="upload-result refused">')
+    assertContains(response, '<tr class="upload-result refused"')
     assertContains(response, "This field is required.")
 
 

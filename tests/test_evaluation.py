@@ -200,7 +200,9 @@ def test_compare_page_diffs_results_and_highlights_differing_steps(
     response = client_for(analyst).get(reverse("orchestrator:compare"), {"a": a.pk, "b": b.pk})
 
     assert response.status_code == 200
-    assert response.context["diff"] == [{"path": "fields/total", "before": 4.90494, "after": 4904.94}]
+    diff = response.context["diff"]
+    assert diff["fields"] == [{"name": "total", "a": 4.90494, "b": 4904.94, "differs": True}]
+    assert diff["raw"] == [{"path": "fields/total", "before": 4.90494, "after": 4904.94}]
     assert [(pair["key"], pair["differs"]) for pair in response.context["steps"]] == [
         ("stage:1:extract", False),
         ("stage:2:normalize", True),

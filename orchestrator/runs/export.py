@@ -5,7 +5,9 @@ chunks, so a 100k-row export uses flat memory. Cells that a spreadsheet would
 run as a formula are neutralised."""
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
@@ -23,10 +25,16 @@ RUN_CHUNK = 200
 STEP_CHUNK = 2000
 
 
+_LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
+
+
 def safe_cell(value) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas, also after
-    leading spaces or line breaks: prefix a quote."""
-    text = "" if value is None else str(value)
+    """One line per cell, times in ISO 8601 with their zone, and no formulas:
+    evidence quoted from PDFs carries raw line breaks that split rows in many
+    spreadsheets, and cells that start with = + - @ would run as formulas."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = _LINE_BREAKS.sub(" ", "" if value is None else str(value))
     return "'" + text if text.lstrip().startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS) else text
 
 
@@ -51,14 +59,14 @@ def stream_csv(filename: str, header: list[str], rows: Iterable[Iterable]) -> St
 def _for_export(runs: QuerySet[Run]) -> QuerySet[Run]:
     # Never the document's text: it can be megabytes a row.
     return runs.select_related("document", "pipeline").only(
-        "id", "status", "result", "input_tokens", "output_tokens", "cost", "started_at", "finished_at", "created_at",
-        "document__original_name", "pipeline__slug", "pipeline__pattern",
+        "id", "status", "not_reviewed", "result", "input_tokens", "output_tokens", "cost", "started_at", "finished_at",
+        "created_at", "document__original_name", "pipeline__slug", "pipeline__pattern",
     ).order_by("-created_at", "-id")  # fmt: skip
 
 
 RUN_HEADER = [
     "run", "document", "pipeline", "pattern", "status", "findings", "issues", "agreed", "disputed",
-    "decisions", "input_tokens", "output_tokens", "cost_usd", "wall_time_s", "created_at",
+    "decisions", "input_tokens", "output_tokens", "cost_usd", "wall_time_s", "created_at", "not_reviewed",
 ]  # fmt: skip
 
 
@@ -74,7 +82,7 @@ def run_rows(runs: QuerySet[Run]) -> Iterator[list]:
             run.document.original_name,
             run.pipeline.slug,
             run.pipeline.pattern,
-            run.status,
+            "not_reviewed" if run.shown_status == "Not reviewed" else run.status,
             "; ".join(f"{f['title']} [{'issue' if f['is_issue'] else 'not an issue'}]" for f in findings),
             counts.get("issues", ""),
             counts.get("agreed", ""),
@@ -84,7 +92,8 @@ def run_rows(runs: QuerySet[Run]) -> Iterator[list]:
             run.output_tokens,
             f"{run.cost:.6f}",
             f"{run.wall_ms / 1000:.2f}" if run.wall_ms is not None else "",
-            run.created_at.isoformat(),
+            run.created_at,
+            run.not_reviewed,
         ]
 
 

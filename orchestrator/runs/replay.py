@@ -59,12 +59,72 @@ def diff_results(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     old, new = _flatten(before or {}), _flatten(after or {})
     rows = []
     for path in [*old, *(path for path in new if path not in old)]:
-        if old.get(path, _ABSENT) != new.get(path, _ABSENT):
+        one, other = old.get(path, _ABSENT), new.get(path, _ABSENT)
+        # Absent, null, "" and an empty list or object all say "nothing": never "different".
+        if one != other and not (_is_empty(one) and _is_empty(other)):
             rows.append({"path": path, "before": old.get(path), "after": new.get(path)})
     return rows
 
 
 _ABSENT = object()
+
+
+def _is_empty(value: Any) -> bool:
+    return value is _ABSENT or value is None or value == "" or value == [] or value == {}
+
+
+def compare_results(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """Two results as a reviewer reads them: findings added, removed, or with a
+    changed verdict or evidence (matched by key), and fields side by side; the
+    raw leaf-by-leaf diff stays for those who want it."""
+    before, after = before or {}, after or {}
+    old = {finding.get("key"): finding for finding in before.get("findings") or []}
+    new = {finding.get("key"): finding for finding in after.get("findings") or []}
+    changed, same = [], 0
+    for key in [key for key in old if key in new]:
+        changes = _finding_changes(old[key], new[key])
+        if changes:
+            changed.append({"key": key, "title": new[key].get("title") or old[key].get("title"), "changes": changes})
+        else:
+            same += 1
+    fields_a, fields_b = before.get("fields"), after.get("fields")
+    fields = []
+    if isinstance(fields_a, dict) or isinstance(fields_b, dict):
+        fields_a, fields_b = fields_a or {}, fields_b or {}
+        for name in sorted({*fields_a, *fields_b}):
+            one, other = fields_a.get(name), fields_b.get(name)
+            differs = one != other and not (_is_empty(one) and _is_empty(other))
+            fields.append({"name": name, "a": one, "b": other, "differs": differs})
+    return {
+        "has_findings": "findings" in before or "findings" in after,
+        "added": [new[key] for key in new if key not in old],
+        "removed": [old[key] for key in old if key not in new],
+        "changed": changed,
+        "same": same,
+        "fields": fields,
+        "fields_differ": sum(row["differs"] for row in fields),
+        "raw": diff_results(before, after),
+    }
+
+
+def _verdict(finding: dict[str, Any]) -> str:
+    return "issue" if finding.get("is_issue") else "not an issue"
+
+
+def _finding_changes(one: dict[str, Any], other: dict[str, Any]) -> list[dict[str, str]]:
+    """What a reviewer would notice between two versions of a finding."""
+    changes = []
+    if _verdict(one) != _verdict(other):
+        changes.append({"what": "verdict", "before": _verdict(one), "after": _verdict(other)})
+    for name in ("severity", "evidence", "title"):
+        a, b = one.get(name) or "", other.get(name) or ""
+        if " ".join(str(a).split()) != " ".join(str(b).split()):
+            changes.append({"what": name, "before": str(a), "after": str(b)})
+    flagged_a, flagged_b = sorted(one.get("flagged_by") or []), sorted(other.get("flagged_by") or [])
+    if flagged_a != flagged_b:
+        changes.append({"what": "flagged by", "before": " and ".join(flagged_a).upper() or "–",
+                        "after": " and ".join(flagged_b).upper() or "–"})  # fmt: skip
+    return changes
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

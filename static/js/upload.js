@@ -55,10 +55,11 @@
       request.addEventListener("load", () => {
         // A refused file (413 when too large) still comes back as its result row.
         if (request.responseText.trim().startsWith("<tr")) {
-          row.insertAdjacentHTML("afterend", request.responseText);
-          const fresh = row.nextElementSibling;
-          row.remove();
-          // A row still "extracting" polls for its result.
+          // The new row polls (its document while it is read, then its run until it ends): let htmx see it.
+          const holder = document.createElement("tbody");
+          holder.innerHTML = request.responseText.trim();
+          const fresh = holder.firstElementChild;
+          row.replaceWith(fresh);
           if (window.htmx) window.htmx.process(fresh);
         } else {
           label.textContent = `upload failed (HTTP ${request.status}); try again`;
