@@ -1,10 +1,11 @@
 """/api/v1/documents: upload (idempotent with an Idempotency-Key header), read, list.
-Upload calls documents.ingest and engine.start_run, as the upload page does."""
+Upload calls documents.ingest.upload_one, the upload page's own function.
 
 import hashlib
 import logging
 
-from django.db import DatabaseError, transaction
+from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 from django.http import HttpRequest, JsonResponse
@@ -13,10 +14,8 @@ from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
 from ninja.pagination import paginate
 
 from config.roles import ANALYST
-from documents.extraction import ExtractionError
-from documents.ingest import display_name, ingest
+from documents.ingest import upload_one
 from documents.models import Document
-from orchestrator.engine import start_run
 from orchestrator.models import Pipeline
 
 from .auth import ApiError, access
@@ -97,23 +96,17 @@ def _upload(request: HttpRequest, files: list[UploadedFile], pipeline: Pipeline 
 
 
 def _upload_one(request: HttpRequest, file: UploadedFile, pipeline: Pipeline | None) -> dict:
-    # The same steps as documents.views._upload_one, answered as JSON.
-    result = {"name": display_name(file.name or ""), "status": "refused"}
-    try:
-        ingested = ingest(file, request.user)
-    except ExtractionError as error:
-        return {**result, "reason": error.reason}
-    except DatabaseError:
-        log.exception("saving upload %r failed", result["name"])
-        return {**result, "reason": "not saved: the server could not store it; please try again"}
-    result |= {"status": "duplicate" if ingested.duplicate else "accepted", "document": ingested.document}
-    if pipeline is not None:
-        try:
-            result["run"] = start_run(ingested.document, pipeline, request.user)
-        except Exception:
-            log.exception("starting a %s run on document %s failed", pipeline.slug, ingested.document.pk)
-            result["run_error"] = "saved, but the run could not be started; start it with POST /api/v1/runs"
-    return result
+    # The upload page's own function, answered as JSON: small files are read at once,
+    # large or scanned ones are "extracting" and their run starts when the text is ready.
+    result = upload_one(file, pipeline, request.user, quick_s=settings.QUORUM_EXTRACTION_INLINE_S)
+    return {
+        "name": result.name,
+        "status": result.status,
+        "reason": result.refusal,
+        "document": result.document,
+        "run": result.run,
+        "run_error": result.run_error,
+    }
 
 
 @router.get(

@@ -185,7 +185,7 @@ class StartRunIn(Schema):
 
 class UploadResultOut(Schema):
     name: str
-    status: str  # accepted | duplicate | refused
+    status: str  # accepted | extracting | duplicate | refused
     reason: str = ""
     document: DocumentOut | None = None
     run: RunOut | None = None

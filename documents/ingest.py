@@ -5,6 +5,7 @@ otherwise by the extraction job, with the document "extracting" meanwhile.
 Nothing here parses a document; a file refused at once leaves no row or file."""
 
 import hashlib
+import logging
 import math
 import shutil
 import tempfile
@@ -14,12 +15,14 @@ from pathlib import Path, PurePath
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 
 from .extraction import HTML_START, IMAGE_MAGIC, Extracted, ExtractionError, Limits, NeedsOCR
 from .models import Document
 from .sandbox import Budget, TooSlow, extract_bounded
+
+log = logging.getLogger(__name__)
 
 # The stored file's extension follows what the bytes are, not what the name claimed.
 STORED_SUFFIX = {
@@ -193,3 +196,69 @@ def _discard(document: Document) -> None:
 
 def _size(size: int) -> str:
     return filesizeformat(size).replace("\xa0", " ")
+
+
+@dataclass
+class UploadResult:
+    """What happened to one uploaded file, for its row in the results table."""
+
+    name: str
+    document: Document | None = None
+    duplicate: bool = False
+    run: "Run | None" = None  # noqa: F821 (orchestrator imports documents: a name only)
+    run_error: str = ""
+    reason: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.document is None or (self.document.status == Document.Status.FAILED and not self.duplicate):
+            return "refused"
+        if self.duplicate:
+            return "duplicate"
+        return "extracting" if self.document.status == Document.Status.EXTRACTING else "accepted"
+
+    @property
+    def refusal(self) -> str:
+        return self.reason or (self.document.error if self.document is not None else "")
+
+    @property
+    def review_items(self) -> list:
+        """The run's open review items, for the row's links to the inbox."""
+        if self.run is None or not self.run.is_finished:
+            return []
+        return list(self.run.review_items.pending().order_by("pk")[:20])
+
+
+def upload_one(file: File, pipeline, user, quick_s: float | None) -> "UploadResult":
+    """One uploaded file, as the upload page and the API take it: saved (or found a
+    duplicate), refused with a reason, and its run started when its text is ready
+    (now, or by the extraction job). Never raises: the result says what happened."""
+    from orchestrator.engine import start_run  # the engine reads documents: import it late
+
+    result = UploadResult(name=display_name(file.name or ""))
+    try:
+        ingested = ingest(file, user, pipeline=pipeline, quick_s=quick_s)
+    except ExtractionError as error:
+        result.reason = error.reason
+        return result
+    except DatabaseError:
+        # One file's failure must not lose the report on the others in the batch.
+        log.exception("saving upload %r failed", result.name)
+        result.reason = "not saved: the server could not store it; please try again"
+        return result
+    document = result.document = ingested.document
+    result.duplicate = ingested.duplicate
+    if pipeline is None or document.status == Document.Status.FAILED:
+        return result
+    if document.status == Document.Status.EXTRACTING:
+        # The extraction job starts it when the text is ready.
+        if ingested.duplicate and document.requested_pipeline_id is None:
+            Document.objects.filter(pk=document.pk, requested_pipeline=None).update(requested_pipeline=pipeline)
+        return result
+    try:
+        result.run = start_run(document, pipeline, user)
+    except Exception:
+        # The document is saved either way; say so rather than fail the whole batch.
+        log.exception("starting a %s run on document %s failed", pipeline.slug, document.pk)
+        result.run_error = "saved, but the run could not be started; start it from the document page"
+    return result

@@ -1,11 +1,7 @@
 import logging
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError
 from django.db.models import Count, F, Prefetch, Q
 from django.db.models.functions import Length, Substr
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -16,13 +12,11 @@ from django_tables2 import RequestConfig
 from config.roles import ANALYST, role_required
 from insights.estimate import estimate_context
 from insights.forms import EstimateForm
-from orchestrator.engine import start_run
 from orchestrator.forms import StartRunForm
-from orchestrator.models import Pipeline, Run
+from orchestrator.models import Run
 
-from .extraction import ExtractionError
 from .forms import DEFAULT_PIPELINE, UploadForm
-from .ingest import display_name, ingest
+from .ingest import UploadResult, upload_one
 from .models import Document
 from .tables import DocumentTable
 
@@ -30,37 +24,6 @@ log = logging.getLogger(__name__)
 
 # The detail page shows this much of the text; runs always read all of it.
 TEXT_SHOWN = 200_000
-
-
-@dataclass
-class UploadResult:
-    """What happened to one uploaded file, for its row in the results table."""
-
-    name: str
-    document: Document | None = None
-    duplicate: bool = False
-    run: Run | None = None
-    run_error: str = ""
-    reason: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.document is None or (self.document.status == Document.Status.FAILED and not self.duplicate):
-            return "refused"
-        if self.duplicate:
-            return "duplicate"
-        return "extracting" if self.document.status == Document.Status.EXTRACTING else "accepted"
-
-    @property
-    def refusal(self) -> str:
-        return self.reason or (self.document.error if self.document is not None else "")
-
-    @property
-    def review_items(self) -> list:
-        """The run's open review items, for the row's links to the inbox."""
-        if self.run is None or not self.run.is_finished:
-            return []
-        return list(self.run.review_items.pending().order_by("pk")[:20])
 
 
 def _get_document_for_user(request: HttpRequest, document_id: int, queryset=None) -> Document:
@@ -134,7 +97,7 @@ def upload(request: HttpRequest) -> HttpResponse:
         deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
         for file in form.cleaned_data["files"]:
             quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
-            results.append(_upload_one(file, pipeline, request.user, quick_s=quick_s if quick_s >= 0.5 else 0))
+            results.append(upload_one(file, pipeline, request.user, quick_s=quick_s if quick_s >= 0.5 else 0))
     # 413 when the only answer is that the upload was too large.
     status = 413 if refusals and all(result.document is None for result in results) else 200
     if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):
@@ -146,36 +109,6 @@ def upload(request: HttpRequest) -> HttpResponse:
     # What a run of the chosen pipeline should cost, before it starts; the select refreshes it with htmx.
     context |= estimate_context(EstimateForm({"pipeline": form["pipeline"].value() or ""}))
     return render(request, "documents/upload.html", context, status=status)
-
-
-def _upload_one(file: UploadedFile, pipeline: Pipeline | None, user: AbstractBaseUser, quick_s: float) -> UploadResult:
-    result = UploadResult(name=display_name(file.name or ""))
-    try:
-        ingested = ingest(file, user, pipeline=pipeline, quick_s=quick_s)
-    except ExtractionError as error:
-        result.reason = error.reason
-        return result
-    except DatabaseError:
-        # One file's failure must not lose the report on the others in the batch.
-        log.exception("saving upload %r failed", result.name)
-        result.reason = "not saved: the server could not store it; please try again"
-        return result
-    document = result.document = ingested.document
-    result.duplicate = ingested.duplicate
-    if pipeline is None or document.status == Document.Status.FAILED:
-        return result
-    if document.status == Document.Status.EXTRACTING:
-        # The extraction job starts it when the text is ready.
-        if ingested.duplicate and document.requested_pipeline_id is None:
-            Document.objects.filter(pk=document.pk, requested_pipeline=None).update(requested_pipeline=pipeline)
-        return result
-    try:
-        result.run = start_run(document, pipeline, user)
-    except Exception:
-        # The document is saved either way; say so rather than fail the whole batch.
-        log.exception("starting a %s run on document %s failed", pipeline.slug, document.pk)
-        result.run_error = "saved, but the run could not be started; start it from the document page"
-    return result
 
 
 def _form_errors(form: UploadForm) -> str:
