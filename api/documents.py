@@ -1,8 +1,7 @@
 """/api/v1/documents: upload (idempotent with an Idempotency-Key header), read, list.
-Upload calls documents.ingest.upload_one, the upload page's own function.
+Upload calls documents.ingest.upload_one, the upload page's own function."""
 
 import hashlib
-import logging
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +22,6 @@ from .models import IdempotencyKey, Scope
 from .pagination import Newest
 from .schemas import DocumentOut, Error, UploadOut
 
-log = logging.getLogger(__name__)
 router = Router(tags=["documents"])
 
 
