@@ -233,6 +233,13 @@ class Pipeline(models.Model):
         "raised. Empty: no cap.",
     )
     is_active = models.BooleanField(default=True)
+    trace_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days a finished step keeps its raw request, reply and attempts in the database; older ones "
+        "move to compressed daily archives (archivetraces), still shown on the step page when asked. "
+        "Outputs, costs, tokens and findings stay forever. Empty: keep them all.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -505,6 +512,9 @@ class Step(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The day file (under ARCHIVE_DIR) that holds this step's raw request, reply and
+    # attempts since archivetraces cleared them here; null while they are in the row.
+    archived_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["queued_at", "id"]

@@ -22,6 +22,7 @@ from .forms import CompareRunsForm, RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
 from .patterns import StepState, chain
 from .runs import export, trace
+from .runs.archive import read_archived
 from .runs.export import stream_csv
 from .runs.replay import diff_results, replay_from
 from .tables import RunTable
@@ -175,9 +176,17 @@ def step_detail(request, run_id: int, step_id: int):
     step = get_object_or_404(
         run.steps.select_related("agent", "prompt_version", "rubric_version", "copied_from__run"), pk=step_id
     )
+    archived = None
+    if step.archived_on and request.GET.get("archived"):
+        # Read back from its day file for this page only; the row stays cleared.
+        archived = read_archived(step)
+        if archived:
+            for field, value in archived.items():
+                setattr(step, field, value)
     context = {
         "run": run,
         "step": step,
+        "archived": archived,
         "child": Run.objects.filter(parent_step=step).select_related("pipeline").first(),
         "can_replay": run.is_finished and not run.parent_step_id,
     }
