@@ -90,10 +90,11 @@ def _archive(queryset) -> int:
             if not steps:
                 return done
             _write(steps, today)
+            by_day: dict[date, list[int]] = {}
             for step in steps:
-                for field, value in EMPTY.items():
-                    setattr(step, field, value)
-            Step.objects.bulk_update(steps, [*RAW_FIELDS, "archived_on"])
+                by_day.setdefault(step.archived_on, []).append(step.pk)
+            for day, ids in by_day.items():  # one UPDATE a day file, not one a row
+                Step.objects.filter(pk__in=ids).update(**EMPTY, archived_on=day)
             done += len(steps)
 
 
