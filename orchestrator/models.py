@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -430,6 +430,17 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The runs list (top-level runs, newest first) and its filters, read in
+            # index order at a million steps instead of sorted (bench.runpages).
+            models.Index(
+                F("created_at").desc(), F("id").desc(), condition=Q(parent_step__isnull=True), name="run_top_recent"
+            ),
+            models.Index(
+                "pipeline", "status", F("created_at").desc(), F("id").desc(),
+                condition=Q(parent_step__isnull=True), name="run_top_pipeline_status",
+            ),  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.pipeline.slug} on {self.document})"

@@ -30,7 +30,8 @@ from .tables import RunTable
 
 def _get_run_for_user(request, run_id: int) -> Run:
     # Every analyst sees every run: Quorum has one team per deployment.
-    return get_object_or_404(Run.objects.select_related("document", "pipeline"), pk=run_id)
+    # Not the document's text (megabytes for a long scan): these pages name the document only.
+    return get_object_or_404(Run.objects.select_related("document", "pipeline").defer("document__text"), pk=run_id)
 
 
 @role_required(ANALYST)
@@ -72,7 +73,9 @@ def export_steps(request):
 @role_required(ANALYST)
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
-    steps = list(run.steps.select_related("agent", "copied_from").order_by("wave", "key"))
+    # Never the raw trace here (15 kB a step on a real contract): the step page shows it.
+    steps = run.steps.select_related("agent", "copied_from").defer(*_RAW, *[f"copied_from__{name}" for name in _RAW])
+    steps = list(steps.order_by("wave", "key"))
     by_key = {step.key: step for step in steps}
     result = run.result or {}
     context = {
@@ -90,6 +93,10 @@ def run_detail(request, run_id: int):
     if request.htmx:
         return render(request, "orchestrator/run.html#run-live", context)
     return render(request, "orchestrator/run.html", context)
+
+
+# A step's raw trace: what the run and trace pages never read.
+_RAW = ("inputs", "request", "raw_response")
 
 
 def _trace_rows(steps: list[Step], depth: int = 0, prefix: str = "") -> list[dict]:
@@ -161,7 +168,8 @@ def _stage_checks(run: Run, steps: list[Step]) -> list[dict]:
 def run_trace(request, run_id: int):
     run = _get_run_for_user(request, run_id)
     # A replay's reused steps ran in the original run, at its times: not on this run's time axis.
-    rows = [row for row in _trace_rows(list(run.steps.select_related("agent"))) if not row["step"].copied_from_id]
+    steps = list(run.steps.select_related("agent").defer(*_RAW, "output"))
+    rows = [row for row in _trace_rows(steps) if not row["step"].copied_from_id]
     labels = {row["step"].pk: row["label"] for row in rows}
     chart = trace.waterfall([row["step"] for row in rows], timezone.now(), labels)
     context = {"run": run, "chart": chart}
