@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 
 # Each module measures one area; run() returns {"section": {"figure": value}}.
-MODULES = ["bench.patterns", "bench.pages", "bench.runpages", "bench.export", "bench.retention"]
+MODULES = [
+    "bench.patterns", "bench.capacity", "bench.stepprofile", "bench.pages", "bench.runpages", "bench.export",
+    "bench.retention",
+]  # fmt: skip
 
 
 def machine() -> dict:
