@@ -38,7 +38,12 @@ test: $(VENV)/.installed chromium
 
 # A benchmark, not a test: prints a table and writes var/bench/latest.json.
 # `make bench ARGS=pages` runs one module.
-bench: $(VENV)/.installed
+# The peers bench/peers.py compares against (LangGraph, DBOS): benchmark-only.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.installed $(VENV)/.bench-installed
 	QUORUM_VAR_DIR=$(CURDIR)/var/bench/run HTTPS=false STATIC_MANIFEST=false QUORUM_BENCH_OUT=$(CURDIR)/var/bench/latest.json \
 		$(PY) -m config.embedded $(PY) -m bench $(ARGS)
 
