@@ -440,6 +440,8 @@ class Run(models.Model):
                 "pipeline", "status", F("created_at").desc(), F("id").desc(),
                 condition=Q(parent_step__isnull=True), name="run_top_pipeline_status",
             ),  # fmt: skip
+            # The runs list sorted by cost (most expensive first, or least).
+            models.Index(F("cost").desc(), F("id").desc(), condition=Q(parent_step__isnull=True), name="run_top_cost"),
         ]
 
     def __str__(self) -> str:
