@@ -51,7 +51,12 @@ test: $(VENV)/.installed chromium tesseract
 
 # A benchmark, not a test: prints a table and writes var/bench/latest.json.
 # `make bench ARGS=pages` runs one module.
-bench: $(VENV)/.installed tesseract
+# The peers bench/peers.py compares against (LangGraph, DBOS): benchmark-only.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: $(VENV)/.installed $(VENV)/.bench-installed tesseract
 	QUORUM_VAR_DIR=$(CURDIR)/var/bench/run HTTPS=false STATIC_MANIFEST=false QUORUM_BENCH_OUT=$(CURDIR)/var/bench/latest.json \
 		SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
 		$(PY) -m config.embedded $(PY) -m bench $(ARGS)

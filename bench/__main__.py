@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 
 # Each module measures one area; run() returns {"section": {"figure": value}}.
-MODULES = ["bench.patterns", "bench.pages", "bench.export", "bench.labelled", "bench.upload", "bench.api"]
+MODULES = [
+    "bench.patterns", "bench.capacity", "bench.stepprofile", "bench.pages", "bench.runpages", "bench.export",
+    "bench.retention", "bench.peers", "bench.labelled", "bench.upload", "bench.api",
+]  # fmt: skip
 
 
 def machine() -> dict:
@@ -36,6 +39,15 @@ def flatten(figures: dict, prefix: str = "") -> list[tuple[str, object]]:
         name = f"{prefix}.{key}" if prefix else key
         rows.extend(flatten(value, name) if isinstance(value, dict) else [(name, value)])
     return rows
+
+
+def merge(into: dict, figures: dict) -> None:
+    """Two modules may fill one section (pages, runpages): their figures add up."""
+    for section, values in figures.items():
+        if isinstance(values, dict) and isinstance(into.get(section), dict):
+            into[section].update(values)
+        else:
+            into[section] = values
 
 
 def main(names: list[str]) -> int:
@@ -59,14 +71,14 @@ def main(names: list[str]) -> int:
             continue
         print(f"== {module_name}", flush=True)
         started = time.monotonic()
-        results.update(module.run())
+        merge(results, module.run())
         print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     results["machine"] = machine()
 
     path = Path(os.environ.get("QUORUM_BENCH_OUT") or settings.BASE_DIR / "var" / "bench" / "latest.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(path.read_text()) if path.exists() else {}
-    previous.update(results)  # a partial run (ARGS=pages) keeps the other figures
+    merge(previous, results)  # a partial run (ARGS=pages) keeps the other figures
     path.write_text(json.dumps(previous, indent=2) + "\n")
 
     width = max(len(name) for name, _ in flatten(results))

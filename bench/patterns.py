@@ -74,7 +74,7 @@ def run() -> dict:
                 measured = {**latency, **burst}
                 figures[name]["by_workers"][str(workers)] = {
                     key: measured[key] for key in ("wall_over_floor", "wall_p95_over_floor", "throughput_over_limit")
-                }
+                } | {"docs_per_hour": round(measured["runs_per_min"] * 60)}  # at L = LATENCY_S a call
                 if workers == MAIN_WORKERS:
                     figures[name].update(measured, workers=workers, latency_s=LATENCY_S)
                 _print(name, workers, measured)

@@ -234,6 +234,8 @@ WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 # Uploads live outside any served URL: originals are only ever sent by a view,
 # as attachments (documents.views.download).
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+# Raw step traces past their pipeline's retention, one gzip'd JSONL file per day (archivetraces).
+ARCHIVE_DIR = Path(os.environ.get("QUORUM_ARCHIVE_DIR") or VAR_DIR / "archive")
 QUORUM_MAX_UPLOAD_BYTES = envint("QUORUM_MAX_UPLOAD_MB", 25) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

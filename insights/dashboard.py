@@ -3,7 +3,7 @@ them (server-drawn SVG: no chart library, no CDN)."""
 
 import math
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, F, FloatField, Func, IntegerField, Q, Sum
 from django.db.models.fields.json import KT
@@ -36,13 +36,22 @@ class Day:
     decisions: int = 0
 
 
+def _days(field: str, since: date, until: date) -> dict:
+    """`field` within the local days since..until, as a range of instants: the
+    created_at index serves it, where `__date__range` (a cast per row) reads every
+    row of the pipeline (175 ms at 100k runs, bench.runpages)."""
+    start = timezone.make_aware(datetime.combine(since, time.min))
+    end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
+    return {f"{field}__gte": start, f"{field}__lt": end}
+
+
 def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list[Day]:
     """The pipeline's figures for each of the `days` days up to `today` (default: the
     local date now), oldest first; a day without runs has counts of 0 and no rates."""
     today = today or timezone.localdate()
     since = today - timedelta(days=days - 1)
     rows = (
-        Run.objects.filter(pipeline=pipeline, created_at__date__range=(since, today))
+        Run.objects.filter(pipeline=pipeline, **_days("created_at", since, today))
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
@@ -90,8 +99,8 @@ def _overturns_by_day(pipeline: Pipeline, since: date, until: date) -> dict[date
         Decision.objects.filter(
             item__run__pipeline=pipeline,
             item__reason="disagreement",
-            created_at__date__range=(since, until),
             superseded_by__isnull=True,
+            **_days("created_at", since, until),
         )
         .annotate(day=TruncDate("created_at"))
         .values("day")

@@ -12,6 +12,7 @@ import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from redis.exceptions import RedisError
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -46,9 +47,21 @@ def enqueue_step_on_commit(step) -> None:
     transaction.on_commit(lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s))
 
 
+# One Queue (and so one Redis connection pool) per queue name and process:
+# django_rq.get_queue builds a new client, and a new socket, on every call.
+_QUEUES: dict[str, Queue] = {}
+
+
+def _queue(name: str) -> Queue:
+    queue = _QUEUES.get(name)
+    if queue is None:
+        queue = _QUEUES[name] = django_rq.get_queue(name)
+    return queue
+
+
 def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> None:
     try:
-        queue = django_rq.get_queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
+        queue = _queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
         queue.enqueue(
             execute_step_job,
             step_id,

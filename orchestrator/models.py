@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
@@ -241,6 +241,13 @@ class Pipeline(models.Model):
         "that does not look like one says it was not reviewed. Empty: any document.",
     )
     is_active = models.BooleanField(default=True)
+    trace_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days a finished step keeps its raw request, reply and attempts in the database; older ones "
+        "move to compressed daily archives (archivetraces), still shown on the step page when asked. "
+        "Outputs, costs, tokens and findings stay forever. Empty: keep them all.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -457,6 +464,23 @@ class Run(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The runs list (top-level runs, newest first) and its filters, read in
+            # index order at a million steps instead of sorted (bench.runpages).
+            models.Index(
+                F("created_at").desc(), F("id").desc(), condition=Q(parent_step__isnull=True), name="run_top_recent"
+            ),
+            models.Index(
+                "pipeline",
+                "status",
+                F("created_at").desc(),
+                F("id").desc(),
+                condition=Q(parent_step__isnull=True),
+                name="run_top_pipeline_status",
+            ),  # fmt: skip
+            # The runs list sorted by cost (most expensive first, or least).
+            models.Index(F("cost").desc(), F("id").desc(), condition=Q(parent_step__isnull=True), name="run_top_cost"),
+        ]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.pipeline.slug} on {self.document})"
@@ -562,6 +586,9 @@ class Step(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The day file (under ARCHIVE_DIR) that holds this step's raw request, reply and
+    # attempts since archivetraces cleared them here; null while they are in the row.
+    archived_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["queued_at", "id"]

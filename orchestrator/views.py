@@ -22,6 +22,7 @@ from .forms import CompareRunsForm, RunFilterForm, StartRunForm
 from .models import Pipeline, Run, Step
 from .patterns import StepState, chain, schemas
 from .runs import export, trace
+from .runs.archive import read_archived
 from .runs.export import stream_csv
 from .runs.replay import compare_results, replay_from
 from .tables import RunTable
@@ -29,7 +30,8 @@ from .tables import RunTable
 
 def _get_run_for_user(request, run_id: int) -> Run:
     # Every analyst sees every run: Quorum has one team per deployment.
-    return get_object_or_404(Run.objects.select_related("document", "pipeline"), pk=run_id)
+    # Not the document's text (megabytes for a long scan): these pages name the document only.
+    return get_object_or_404(Run.objects.select_related("document", "pipeline").defer("document__text"), pk=run_id)
 
 
 @never_cache  # pages that change: Back must ask again, never show a stale state
@@ -73,7 +75,9 @@ def export_steps(request):
 @role_required(ANALYST)
 def run_detail(request, run_id: int):
     run = _get_run_for_user(request, run_id)
-    steps = list(run.steps.select_related("agent", "copied_from").order_by("wave", "key"))
+    # Never the raw trace here (15 kB a step on a real contract): the step page shows it.
+    steps = run.steps.select_related("agent", "copied_from").defer(*_RAW, *[f"copied_from__{name}" for name in _RAW])
+    steps = list(steps.order_by("wave", "key"))
     by_key = {step.key: step for step in steps}
     result = run.result or {}
     context = {
@@ -92,6 +96,10 @@ def run_detail(request, run_id: int):
     if request.htmx:
         return render(request, "orchestrator/run.html#run-live", context)
     return render(request, "orchestrator/run.html", context)
+
+
+# A step's raw trace: what the run and trace pages never read.
+_RAW = ("inputs", "request", "raw_response")
 
 
 def _trace_rows(steps: list[Step], depth: int = 0, prefix: str = "") -> list[dict]:
@@ -163,7 +171,8 @@ def _stage_checks(run: Run, steps: list[Step]) -> list[dict]:
 def run_trace(request, run_id: int):
     run = _get_run_for_user(request, run_id)
     # A replay's reused steps ran in the original run, at its times: not on this run's time axis.
-    rows = [row for row in _trace_rows(list(run.steps.select_related("agent"))) if not row["step"].copied_from_id]
+    steps = list(run.steps.select_related("agent").defer(*_RAW, "output"))
+    rows = [row for row in _trace_rows(steps) if not row["step"].copied_from_id]
     labels = {row["step"].pk: row["label"] for row in rows}
     chart = trace.waterfall([row["step"] for row in rows], timezone.now(), labels)
     context = {"run": run, "chart": chart}
@@ -178,10 +187,18 @@ def step_detail(request, run_id: int, step_id: int):
     step = get_object_or_404(
         run.steps.select_related("agent", "prompt_version", "rubric_version", "copied_from__run"), pk=step_id
     )
+    archived = None
+    if step.archived_on and request.GET.get("archived"):
+        # Read back from its day file for this page only; the row stays cleared.
+        archived = read_archived(step)
+        if archived:
+            for field, value in archived.items():
+                setattr(step, field, value)
     schema = _declared_schema((step.request or {}).get("output_schema"))
     context = {
         "run": run,
         "step": step,
+        "archived": archived,
         "child": Run.objects.filter(parent_step=step).select_related("pipeline").first(),
         "can_replay": run.is_finished and not run.parent_step_id,
         "output_json": pretty_json(step.output, schema),

@@ -136,5 +136,11 @@ def _reply(reply: Any) -> dict[str, Any]:
     return {"output": reply}
 
 
+_CONNECTION = []
+
+
 def _redis():
-    return django_rq.get_connection("default")
+    # One client per process: django_rq.get_connection opens a new socket each call.
+    if not _CONNECTION:
+        _CONNECTION.append(django_rq.get_connection("default"))
+    return _CONNECTION[0]

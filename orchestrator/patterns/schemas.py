@@ -2,6 +2,7 @@
 them. Every output is validated against its agent's schema before a pattern uses
 it (engine.execute_step); the Chain checks each stage's input contract the same way."""
 
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -72,6 +73,22 @@ JUDGEMENT = {
 # --- checking an instance against a schema -----------------------------------
 
 
+# Compiled validators by schema text: building one (and its reference resolver)
+# costs more than checking a reply, and every step of an agent checks against the
+# same schema. Schemas are few (one per agent version), so the cache stays small.
+_VALIDATORS: dict[str, Draft202012Validator] = {}
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    key = json.dumps(schema, sort_keys=True)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) > 256:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = Draft202012Validator(schema)
+    return validator
+
+
 def problems(instance: Any, schema: dict | None, limit: int = 20) -> list[tuple[str, str]]:
     """(field, message) for each way `instance` breaks `schema`, fields named as
     slash paths ("fields/total"). A missing property is named as the field itself,
@@ -79,7 +96,7 @@ def problems(instance: Any, schema: dict | None, limit: int = 20) -> list[tuple[
     if not schema:
         return []
     found = []
-    for error in sorted(Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+    for error in sorted(_validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):
         path = [str(part) for part in error.absolute_path]
         message = error.message
         if error.validator == "required" and isinstance(error.instance, dict):

@@ -5,6 +5,7 @@ chunks, so a 100k-row export uses flat memory. Cells that a spreadsheet would
 run as a formula are neutralised."""
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -21,8 +22,11 @@ FORMULA_STARTS = (
 )  # fmt: skip
 # Rows read per round trip. Runs carry their whole result JSON, so fewer of them
 # at a time keeps memory flat; steps are plain tuples.
-RUN_CHUNK = 200
+RUN_CHUNK = 1000
 STEP_CHUNK = 2000
+# Rows joined into one piece of the response: one write per few hundred rows, not
+# one per row, is most of the export's speed.
+ROWS_PER_PIECE = 500
 
 
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
@@ -38,30 +42,26 @@ def safe_cell(value) -> str:
     return "'" + text if text.lstrip().startswith(FORMULA_STARTS) or text.startswith(FORMULA_STARTS) else text
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def stream_csv(filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow(header)
+        writer.writerow(header)
+        pending = 0
         for row in rows:
-            yield writer.writerow([safe_cell(value) for value in row])
+            writer.writerow([safe_cell(value) for value in row])
+            pending += 1
+            if pending == ROWS_PER_PIECE:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+                pending = 0
+        yield buffer.getvalue()
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def _for_export(runs: QuerySet[Run]) -> QuerySet[Run]:
-    # Never the document's text: it can be megabytes a row.
-    return runs.select_related("document", "pipeline").only(
-        "id", "status", "not_reviewed", "result", "input_tokens", "output_tokens", "cost", "started_at", "finished_at",
-        "created_at", "document__original_name", "pipeline__slug", "pipeline__pattern",
-    ).order_by("-created_at", "-id")  # fmt: skip
 
 
 RUN_HEADER = [
@@ -70,30 +70,56 @@ RUN_HEADER = [
 ]  # fmt: skip
 
 
+RUN_FIELDS = [
+    "id", "document__original_name", "pipeline__slug", "pipeline__pattern", "status", "result__findings",
+    "result__counts", "input_tokens", "output_tokens", "cost", "started_at", "finished_at", "created_at",
+    "not_reviewed",
+]  # fmt: skip
+
+
 def run_rows(runs: QuerySet[Run]) -> Iterator[list]:
-    for run in _for_export(runs).iterator(chunk_size=RUN_CHUNK):
-        findings = (run.result or {}).get("findings", [])
-        counts = (run.result or {}).get("counts", {})
+    """One row per run: plain tuples with only the result's findings and counts read
+    (no model instances, no whole result), which is what makes 100k rows quick."""
+    rows = runs.order_by("-created_at", "-id").values_list(*RUN_FIELDS)
+    for row in rows.iterator(chunk_size=RUN_CHUNK):
+        (
+            pk,
+            document,
+            slug,
+            pattern,
+            status,
+            findings,
+            counts,
+            tokens_in,
+            tokens_out,
+            cost,
+            started,
+            finished,
+            at,
+            not_reviewed,
+        ) = row
+        findings = findings or []
+        counts = counts or {}
         decisions = [
             f"{f['key']}: {decision['choice']} by {decision['by']}" for f in findings if (decision := _decision(f))
         ]
         yield [
-            run.pk,
-            run.document.original_name,
-            run.pipeline.slug,
-            run.pipeline.pattern,
-            "not_reviewed" if run.shown_status == "Not reviewed" else run.status,
+            pk,
+            document,
+            slug,
+            pattern,
+            "not_reviewed" if not_reviewed and status in Run.FINISHED_OK else status,
             "; ".join(f"{f['title']} [{'issue' if f['is_issue'] else 'not an issue'}]" for f in findings),
             counts.get("issues", ""),
             counts.get("agreed", ""),
             counts.get("disputed", ""),
             "; ".join(decisions),
-            run.input_tokens,
-            run.output_tokens,
-            f"{run.cost:.6f}",
-            f"{run.wall_ms / 1000:.2f}" if run.wall_ms is not None else "",
-            run.created_at,
-            run.not_reviewed,
+            tokens_in,
+            tokens_out,
+            f"{cost:.6f}",
+            f"{int((finished - started).total_seconds() * 1000) / 1000:.2f}" if started and finished else "",
+            at.isoformat(),
+            not_reviewed,
         ]
 
 
@@ -107,15 +133,18 @@ FINDING_HEADER = [
 def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
     """One row per finding: who flagged it, the judge's call, and the human's."""
     flagged = {("a", "b"): "both", ("a",): "A", ("b",): "B"}
-    for run in _for_export(runs).iterator(chunk_size=RUN_CHUNK):
-        for finding in (run.result or {}).get("findings", []):
+    rows = runs.order_by("-created_at", "-id").values_list(
+        "id", "document__original_name", "pipeline__slug", "result__findings"
+    )
+    for pk, document, slug, findings in rows.iterator(chunk_size=RUN_CHUNK):
+        for finding in findings or []:
             judge = finding.get("judge") or {}
             review = finding.get("review") or {}
             decision = _decision(finding) or {}
             yield [
-                run.pk,
-                run.document.original_name,
-                run.pipeline.slug,
+                pk,
+                document,
+                slug,
                 finding.get("key", ""),
                 finding.get("type", ""),
                 finding.get("title", ""),

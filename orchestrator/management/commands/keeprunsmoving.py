@@ -10,6 +10,7 @@
 5. Sends the batched steps of runs in batch mode as one Message Batch, and reads
    every batch that has ended, settling its steps and advancing their runs
    (batched steps wait on their batch, not on a job, so step 1 leaves them be).
+6. Once a day, archives raw traces past their pipeline's retention (archivetraces).
 With --every N it repeats every N seconds (the `make run` launcher does this).
 `requeuestuck`, its old name, is kept as an alias.
 """
@@ -19,7 +20,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from orchestrator.engine import release_held_runs, requeue_stuck
-from orchestrator.runs import batches
+from orchestrator.runs import archive, batches
 
 
 class Command(BaseCommand):
@@ -39,6 +40,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"submitted {submitted} step(s) in a message batch")
             if settled := batches.poll():
                 self.stdout.write(f"settled {settled} step(s) from message batches")
+            if archived := archive.archive_daily():
+                self.stdout.write(f"archived the raw traces of {archived} step(s)")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return

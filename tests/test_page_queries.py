@@ -1,0 +1,77 @@
+"""The big pages make a fixed number of queries, however many runs, steps and
+pipelines there are: an N+1 (a query per row) fails here long before it shows at
+a million steps (`make bench ARGS=runpages` times the same pages there)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from orchestrator.models import Pipeline, Run, Step
+
+RUNS = 30
+WIDE = 50
+
+
+@pytest.fixture
+def many_runs(make_document, debate_pipeline, contract_supervisor, chain_pipeline) -> dict:
+    """30 finished runs over the three patterns' pipelines in the last month, three
+    steps each, and one run of 50 steps."""
+    pipelines = list(Pipeline.objects.all())  # four or more, one of them nesting another
+    assert len(pipelines) >= 4
+    document = make_document()
+    now = timezone.now()
+    runs = []
+    for n in range(RUNS):
+        pipeline = pipelines[n % len(pipelines)]
+        at = now - timedelta(days=n)
+        runs.append(Run.objects.create(
+            document=document, pipeline=pipeline, status=["done", "needs_review", "failed"][n % 3],
+            created_at=at, started_at=at, finished_at=at + timedelta(seconds=40), cost=Decimal("0.03"),
+            steps_planned=3, steps_done=3,
+            result={"pattern": pipeline.pattern, "findings": [], "counts": {}},
+        ))  # fmt: skip
+    agents = list(debate_pipeline.slots.exclude(agent=None).values_list("agent_id", flat=True))
+    steps = [
+        Step(run=run, key=f"step:{k}", slot="a", agent_id=agents[k % len(agents)], wave=k, status="succeeded",
+             output={"findings": []}, cost=Decimal("0.01"), latency_ms=900, queued_at=run.created_at,
+             started_at=run.created_at, finished_at=run.created_at + timedelta(seconds=k + 1),
+             attempts=[{"number": 1, "at": run.created_at.isoformat(), "latency_ms": 900, "error_class": "",
+                        "error": ""}])
+        for run in runs
+        for k in range(3)
+    ]  # fmt: skip
+    wide = runs[0]
+    steps += [
+        Step(run=wide, key=f"wide:{k}", slot="judge", agent_id=agents[0], wave=k // 10, status="succeeded",
+             output={}, latency_ms=500, queued_at=wide.created_at, started_at=wide.created_at,
+             finished_at=wide.created_at + timedelta(seconds=1))
+        for k in range(WIDE)
+    ]  # fmt: skip
+    Step.objects.bulk_create(steps)
+    return {"runs": runs, "wide": wide, "pipelines": Pipeline.objects.count()}
+
+
+@pytest.mark.parametrize(
+    ("page", "most"),
+    [
+        ("/runs/", 6),
+        ("/runs/?status=needs_review&pipeline=contract-debate", 7),
+        ("/runs/?sort=-cost", 6),
+        ("/runs/{run}/", 9),
+        ("/runs/{wide}/trace/", 6),
+        ("/dashboard/", 4),
+        ("/spend/", 7),
+    ],
+)
+def test_a_big_page_makes_a_fixed_number_of_queries(page, most, many_runs, client_for, analyst,
+                                                    django_assert_max_num_queries):  # fmt: skip
+    client = client_for(analyst)
+    url = page.format(run=many_runs["runs"][1].pk, wide=many_runs["wide"].pk)
+    if page == "/dashboard/":
+        most += 2 * Pipeline.objects.filter(is_active=True).count()  # its charts are a block per pipeline
+    client.get(url)  # sessions, content types: warmed
+    with django_assert_max_num_queries(most):
+        response = client.get(url)
+    assert response.status_code == 200
