@@ -126,6 +126,9 @@ def route(finding: dict[str, Any], policy: dict[str, Any] | None, run_id: int, a
         "reason": reason,
         "severity": severity_of(finding, policy),
         "why": describe(rule),
+        # For the review item: two reviewers at these severities; whoever started the run may decide.
+        "four_eyes": severity_of(finding, policy) in (policy.get("four_eyes_severities") or []),
+        "own_runs": bool(policy.get("allow_own_runs")),
     }
 
 
