@@ -67,12 +67,21 @@ class ReviewItemQuerySet(models.QuerySet):
 
     def takeable_by(self, user, now: datetime | None = None) -> "ReviewItemQuerySet":
         """Items `user` may claim or decide now: open, claimed by them, or held
-        under a claim that has run out."""
+        under a claim that has run out; none the compliance controls keep from them."""
         now = now or timezone.now()
         return self.filter(
             Q(status=ReviewItem.Status.OPEN)
             | Q(status=ReviewItem.Status.CLAIMED, claimed_by=user)
             | Q(status=ReviewItem.Status.CLAIMED, claim_expires_at__lte=now)
+        ).without_controls_against(user)
+
+    def without_controls_against(self, user) -> "ReviewItemQuerySet":
+        """Leave out what the compliance controls keep from `user`: items on runs they
+        started (unless the policy allows it) and four-eyes items they already decided."""
+        if user is None or user.pk is None:
+            return self
+        return self.exclude(Q(own_runs_allowed=False) & Q(links__run__created_by=user)).exclude(
+            decisions__decided_by=user
         )
 
     def unclaimed(self, now: datetime | None = None) -> "ReviewItemQuerySet":

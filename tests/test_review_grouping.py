@@ -108,6 +108,7 @@ def test_a_disagreement_offers_stands_edit_not_an_issue(client_for, reviewer):
     refused = client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "not_issue"})
     assert refused.status_code == 400 and "Say why in a note" in refused.text
     assert client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands"}).status_code == 302
+    item.refresh_from_db()
     decision = item.current_decision()
     assert (decision.is_issue, decision.overturned) == (True, False)
 
@@ -123,5 +124,6 @@ def test_an_audit_sample_offers_agents_right_or_wrong(client_for, reviewer):
         f"/review/items/{item.pk}/decide/", {"choice": "agents_wrong", "note": "Clause 3 caps it after all."}
     )
     assert response.status_code == 302
+    item.refresh_from_db()
     decision = item.current_decision()
     assert (decision.choice, decision.is_issue, decision.overturned) == ("agents_wrong", False, True)
