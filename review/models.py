@@ -166,10 +166,11 @@ class ReviewItem(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["run", "finding_key"], name="unique_item_per_finding"),
-            # A reviewer decides a clause once, however many runs raised it.
+            # A reviewer decides a clause once, however many runs raised it (items
+            # without a type are not grouped).
             models.UniqueConstraint(
                 fields=["document", "finding_type"],
-                condition=Q(status__in=PENDING),
+                condition=Q(status__in=PENDING) & ~Q(finding_type=""),
                 name="one_pending_item_per_document_type",
             ),
         ]

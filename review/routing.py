@@ -47,6 +47,7 @@ def _open_or_join(run: Run, kind: str, findings: list[dict]) -> ReviewItem:
             ReviewItem.objects.select_for_update()
             .pending()
             .filter(document_id=run.document_id, finding_type=kind)
+            .exclude(finding_type="")
             .first()
         )
         if item is None:

@@ -88,7 +88,7 @@ def test_a_debate_run_finishes_with_findings_and_review_items(make_document, deb
     routing = {f["key"]: f["routing"]["rule"] for f in run.result["findings"]}
     assert routing == {"auto_renewal:1": "agreed", "non_compete:1": "disagreement", "payment_terms:1": "disagreement"}
     items = ReviewItem.objects.filter(run=run, reason="disagreement")
-    assert sorted(items.values_list("finding_key", flat=True)) == ["non_compete:1", "payment_terms:1"]
+    assert sorted(items.values_list("finding_type", flat=True)) == ["non_compete", "payment_terms"]
     assert (run.input_tokens, run.output_tokens) == (300, 150)
     assert run.result["stand_in"] is False
 

@@ -111,3 +111,36 @@ def test_an_admin_sets_the_policy_as_a_new_rubric_version(debate_pipeline, admin
     rubric.refresh_from_db()
     assert rubric.active.number == 2 and rubric.active.policy == policy
     assert rubric.versions.get(number=1).policy == {}
+
+
+def test_the_run_page_and_the_findings_csv_say_which_rule_routed_each_finding(
+    make_document, debate_pipeline, scripted, run_jobs, client_for, analyst
+):
+    import csv
+    import io
+
+    from orchestrator import engine
+    from review.models import ReviewItem
+    from tests.test_engine import NON_COMPETE, PAYMENT, RENEWAL, verdict
+
+    debate_pipeline.audit_rate = 0
+    debate_pipeline.save(update_fields=["audit_rate"])
+    scripted.take_over_pipeline(debate_pipeline)
+    scripted.enqueue("advocate:thorough", [{"findings": [RENEWAL, NON_COMPETE]}])
+    scripted.enqueue("advocate:strict", [{"findings": [RENEWAL, PAYMENT]}])
+    # The judge is sure the low-severity payment dispute is no issue: settled, not queued.
+    scripted.enqueue("judge", [{"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False, 0.9)]}])
+    run = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert list(ReviewItem.objects.filter(run=run).values_list("finding_type", flat=True)) == ["non_compete"]
+
+    client = client_for(analyst)
+    page = client.get(run.get_absolute_url()).text
+    assert 'data-rule="judge_settled"' in page and "Not queued: the judge settled the disagreement" in page
+    assert 'data-rule="disagreement"' in page and 'data-rule="agreed"' in page
+    body = b"".join(client.get("/runs/findings.csv").streaming_content).decode()
+    rows = {row["finding"]: row for row in csv.DictReader(io.StringIO(body))}
+    assert rows["payment_terms:1"]["routing_rule"] == "judge_settled"
+    assert rows["payment_terms:1"]["review_reason"] == ""
+    assert rows["non_compete:1"]["routing_rule"] == "disagreement"

@@ -17,7 +17,7 @@ def backfill(apps, schema_editor):
     for item in ReviewItem.objects.select_related("run").order_by("created_at", "id").iterator():
         ReviewLink.objects.get_or_create(item=item, run_id=item.run_id, defaults={"finding_keys": [item.finding_key]})
         pair = (item.run.document_id, item.finding_type)
-        if item.status in ("open", "claimed"):
+        if item.status in ("open", "claimed") and item.finding_type:
             if pair in taken:
                 continue
             taken.add(pair)
@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
         migrations.RunPython(backfill, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='reviewitem',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'claimed'])), fields=('document', 'finding_type'), name='one_pending_item_per_document_type'),
+            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'claimed'])) & ~models.Q(finding_type=''), fields=('document', 'finding_type'), name='one_pending_item_per_document_type'),
         ),
         migrations.AddConstraint(
             model_name='reviewlink',
