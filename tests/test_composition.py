@@ -32,7 +32,7 @@ def test_a_debate_as_the_clause_specialist_runs_as_a_nested_run(finished, script
     assert outputs == {
         "advocate:a": {"findings": [RENEWAL, NON_COMPETE]},
         "advocate:b": {"findings": [RENEWAL, PAYMENT]},
-        "judge": {"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False)]},
+        "judge": {"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False, 0.6)]},
     }
     assert {request["inputs"]["document"] for request in scripted.history()} == {CONTRACT}
     findings = {f["key"]: f["status"] for f in child.result["findings"]}

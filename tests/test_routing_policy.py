@@ -1,6 +1,8 @@
 """The routing policy as a reviewer's team lead would check it: what reaches the inbox,
 what is recorded instead, and that the audit sample is drawn the same every time."""
 
+import pytest
+
 from orchestrator.patterns import RunContext, StepState
 from orchestrator.patterns.debate import decide
 from review.policy import policy_problems, route, sampled
@@ -113,6 +115,7 @@ def test_an_admin_sets_the_policy_as_a_new_rubric_version(debate_pipeline, admin
     assert rubric.versions.get(number=1).policy == {}
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_run_page_and_the_findings_csv_say_which_rule_routed_each_finding(
     make_document, debate_pipeline, scripted, run_jobs, client_for, analyst
 ):
@@ -129,7 +132,8 @@ def test_the_run_page_and_the_findings_csv_say_which_rule_routed_each_finding(
     scripted.enqueue("advocate:thorough", [{"findings": [RENEWAL, NON_COMPETE]}])
     scripted.enqueue("advocate:strict", [{"findings": [RENEWAL, PAYMENT]}])
     # The judge is sure the low-severity payment dispute is no issue: settled, not queued.
-    scripted.enqueue("judge", [{"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False, 0.9)]}])
+    verdicts = [verdict("non_compete:1", True, 0.6), verdict("payment_terms:1", False, 0.9)]
+    scripted.enqueue("judge", [{"verdicts": verdicts}])
     run = engine.start_run(make_document(), debate_pipeline)
     run_jobs()
     run.refresh_from_db()

@@ -19,7 +19,7 @@ from orchestrator.models import Pipeline
 
 COLUMNS = [
     "pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement", "items/doc",
-    "agreed w/ judge",
+    "judge-agreement",
 ]  # fmt: skip
 
 
