@@ -217,9 +217,10 @@ def run() -> dict:
     # A decision and the redirect to the next item, each rolled back.
     timings = []
     for pk in rng.sample(pending, REQUESTS):
+        audit = ReviewItem.objects.filter(pk=pk, reason=ReviewItem.Reason.AUDIT_SAMPLE).exists()
         with transaction.atomic():
             started = time.perf_counter()
-            client.post(f"/review/items/{pk}/decide/", {"choice": "accept_a"})
+            client.post(f"/review/items/{pk}/decide/", {"choice": "agents_right" if audit else "stands"})
             timings.append((time.perf_counter() - started) * 1000)
             transaction.set_rollback(True)
     figures["decide_p50_ms"], figures["decide_p95_ms"] = _p(timings, 50), _p(timings, 95)

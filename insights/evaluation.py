@@ -103,6 +103,25 @@ def score(evaluation: Evaluation) -> dict[str, Any]:
         "latency_ms_per_doc": round(mean(walls)) if walls else None,
         # Of the findings both advocates looked at, how many they disagreed on.
         "disagreement_rate": _ratio(disputed, agreed + disputed),
+        **_review_load(rows),
+    }
+
+
+def _review_load(rows: list) -> dict[str, Any]:
+    """Review items per document (nested runs' items counted), and how often the
+    reviewers who decided them agreed with the judge."""
+    from review import load
+
+    if not rows:
+        return {"review_items_per_doc": None, "reviewer_agreed_with_judge": None}
+    measured = load.measure(runs=Run.objects.filter(pk__in=[row.run_id for row in rows]))
+    return {
+        "review_items_per_doc": measured.items_per_document,
+        "reviewer_agreed_with_judge": measured.agreement_share,
+        "policy_simulation": [
+            {"threshold": row.threshold, "items_per_doc": row.items_per_document, "missed": row.missed}
+            for row in measured.simulation
+        ],
     }
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from config.roles import ANALYST, role_required
 from orchestrator.models import Pipeline
+from review import load as review_load
 
 from . import dashboard, evaluation, spend
 from .estimate import estimate_context
@@ -30,8 +31,12 @@ def dashboard_page(request):
         until = None
     today = until or timezone.localdate()
     blocks = [
-        {"pipeline": pipeline, "charts": dashboard.charts(dashboard.daily(pipeline, days, today))}
-        for pipeline in Pipeline.objects.filter(is_active=True)
+        {
+            "pipeline": pipeline,
+            "charts": dashboard.charts(dashboard.daily(pipeline, days, today)),
+            "load": review_load.measure(pipeline),
+        }
+        for pipeline in Pipeline.objects.filter(is_active=True).select_related("rubric__active")
     ]
     context = {"pipelines": blocks, "days": days, "day_choices": DASHBOARD_DAYS, "until": until}
     return render(request, "insights/dashboard.html", context)

@@ -20,6 +20,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from review.policy import DEFAULT_POLICY, policy_problems
+
 from .configuration.validation import criteria_problems, pipeline_problems
 from .models import (
     Agent,
@@ -94,7 +96,10 @@ def version_text(version: PromptVersion | RubricVersion) -> str:
     """What a diff compares: the prompt's two texts, or the criteria as indented JSON."""
     if isinstance(version, PromptVersion):
         return f"# system\n{version.system}\n\n# template\n{version.template}\n"
-    return json.dumps(version.criteria, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(version.criteria, indent=2, ensure_ascii=False) + "\n"
+    if version.policy:
+        text += "# routing policy\n" + json.dumps(version.policy, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    return text
 
 
 class PromptForm(forms.ModelForm):
@@ -132,6 +137,12 @@ class RubricForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 20, "cols": 100}),
         help_text='A JSON list of {"id", "title", "weight", "applies_to": [finding types], "guidance"}.',
     )
+    policy = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10, "cols": 100}),
+        help_text="The routing policy: which findings go to a human (empty: the default). Keys: "
+        + ", ".join(DEFAULT_POLICY),
+    )
     note = forms.CharField(required=False, max_length=300, help_text="Why this change: shown in the version list.")
 
     class Meta:
@@ -142,6 +153,7 @@ class RubricForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.active:
             self.fields["criteria"].initial = self.instance.active.criteria
+            self.fields["policy"].initial = self.instance.active.policy
 
     def clean_criteria(self) -> list:
         criteria = self.cleaned_data["criteria"]
@@ -150,9 +162,17 @@ class RubricForm(forms.ModelForm):
             raise ValidationError(problems)
         return criteria
 
+    def clean_policy(self) -> dict:
+        policy = self.cleaned_data.get("policy") or {}
+        problems = policy_problems(policy)
+        if problems:
+            raise ValidationError(problems)
+        return policy
+
     def text_changed(self) -> bool:
         active = self.instance.active
-        return active is None or self.cleaned_data["criteria"] != active.criteria
+        data = self.cleaned_data
+        return active is None or (data["criteria"], data["policy"]) != (active.criteria, active.policy)
 
 
 class VersionedAdmin(admin.ModelAdmin):
@@ -259,7 +279,7 @@ class PromptAdmin(VersionedAdmin):
 class RubricAdmin(VersionedAdmin):
     form = RubricForm
     version_model = RubricVersion
-    fieldsets = ((None, {"fields": ("slug", "name")}), ("Active version", {"fields": ("criteria", "note")}))
+    fieldsets = ((None, {"fields": ("slug", "name")}), ("Active version", {"fields": ("criteria", "policy", "note")}))
 
 
 class VersionAdmin(admin.ModelAdmin):
@@ -310,7 +330,7 @@ class PromptVersionAdmin(VersionAdmin):
 @admin.register(RubricVersion)
 class RubricVersionAdmin(VersionAdmin):
     list_filter = ("rubric",)
-    fields = readonly_fields = ("rubric", "number", "criteria", "note", "created_by", "created_at", "runs")
+    fields = readonly_fields = ("rubric", "number", "criteria", "policy", "note", "created_by", "created_at", "runs")
 
 
 @admin.register(ModelPrice)

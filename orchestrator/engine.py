@@ -160,12 +160,14 @@ def context_for(run: Run, slots: list[PipelineSlot] | None = None) -> RunContext
     pipeline = run.pipeline
     if slots is None:
         slots = list(pipeline.slots.select_related("agent", "subpipeline"))
-    criteria = pipeline.rubric.active.criteria if pipeline.rubric and pipeline.rubric.active else []
+    active = pipeline.rubric.active if pipeline.rubric else None
+    criteria = active.criteria if active else []
     return RunContext(
         run_id=run.pk,
         rebuttal_rounds=pipeline.rebuttal_rounds,
         audit_rate=float(pipeline.audit_rate),
         criteria=criteria,
+        policy=active.policy if active else {},
         stand_in=pipeline.uses_stand_in(slots),
         slots=[slot.name for slot in sorted(slots, key=lambda slot: (slot.position, slot.name))],
         input_schemas={slot.name: slot.agent.input_schema for slot in slots if slot.agent and slot.agent.input_schema},

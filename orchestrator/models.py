@@ -71,7 +71,8 @@ class Versioned(models.Model):
         """Save `content` as the next version and make it active. (A concurrent revise
         of the same object fails on the unique number rather than overwriting.)"""
         number = (self.versions.aggregate(top=models.Max("number"))["top"] or 0) + 1
-        fields = {name: content[name] for name in self.content_fields}
+        # A field the content leaves out (an older export without a rubric's policy) keeps its default.
+        fields = {name: content[name] for name in self.content_fields if name in content}
         version = self.versions.create(number=number, note=note, created_by=user, **fields)
         self.activate(version)
         return version
@@ -132,7 +133,7 @@ class Rubric(Versioned):
     name = models.CharField(max_length=200)
     active = models.ForeignKey("RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
-    content_fields = ("criteria",)
+    content_fields = ("criteria", "policy")
 
     def __str__(self) -> str:
         return self.name
@@ -142,6 +143,9 @@ class RubricVersion(Version):
     rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="versions")
     # [{"id", "title", "weight", "applies_to": [finding types], "guidance"}]
     criteria = models.JSONField()
+    # The routing policy (review.policy): which findings go to a human. Versioned with the
+    # criteria because it reads the judge those criteria steer. Empty: the default policy.
+    policy = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["rubric", "-number"]

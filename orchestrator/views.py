@@ -16,6 +16,7 @@ from rq import Worker
 
 from config.roles import ANALYST, role_required
 from documents.models import Document
+from review.load import expected_items_per_document
 
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
@@ -284,7 +285,13 @@ def pipeline_detail(request, slug: str):
     pipeline = get_object_or_404(Pipeline.objects.select_related("rubric__active"), slug=slug)
     slots = pipeline.slots.select_related("agent__prompt__active", "subpipeline")
     recent = pipeline.runs.top_level().select_related("document")[:20]
-    context = {"pipeline": pipeline, "slots": slots, "recent": recent, "shadows": _shadow_agreement(pipeline)}
+    context = {
+        "pipeline": pipeline,
+        "slots": slots,
+        "recent": recent,
+        "shadows": _shadow_agreement(pipeline),
+        "expected_items": expected_items_per_document(pipeline),
+    }
     return render(request, "orchestrator/pipeline.html", context)
 
 

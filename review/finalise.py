@@ -6,7 +6,7 @@ from django.db import transaction
 from orchestrator.models import Run
 from orchestrator.patterns.debate import count_findings
 
-from .models import FINDING_FIELDS, Decision, ReviewItem
+from .models import FINDING_FIELDS, Decision, ReviewItem, ReviewLink
 
 
 def finalise_run(run: Run) -> None:
@@ -19,11 +19,13 @@ def finalise_run(run: Run) -> None:
     once, the second waits here, then sees both resolved and finalises."""
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
-        items = list(locked.review_items.all())
+        links = list(ReviewLink.objects.filter(run=locked).select_related("item"))
+        items = [link.item for link in links]
         if not items or any(item.status != ReviewItem.Status.RESOLVED for item in items):
             return
         decisions = {item.pk: item.current_decision() for item in items}
-        by_key = {item.finding_key: item for item in items}
+        # A decision covers the clause: every finding of the item's type this run queued.
+        by_key = {key: link.item for link in links for key in link.finding_keys}
         result = dict(locked.result or {})
         findings = [dict(finding) for finding in result.get("findings", [])]
         for finding in findings:
@@ -44,10 +46,15 @@ def finalise_run(run: Run) -> None:
 
 
 def _apply(finding: dict, item: ReviewItem, decision: Decision) -> None:
-    # Start from the machine's version, so a superseded edit leaves no trace in
-    # the fields; then take the human's where they settled one. The key stays:
-    # exports and review items refer to the finding by it.
-    for source in (item.machine_finding(), decision.value):
+    # Start from the machine's version of this finding, so a superseded edit leaves
+    # no trace in the fields; then take the human's where they settled one. The key
+    # stays: exports and review items refer to the finding by it.
+    machine = {name: finding["review"].get("machine", {}).get(name, finding.get(name)) for name in FINDING_FIELDS}
+    finding["review"]["machine"] = machine
+    # Only an edit rewrites the finding; any other choice settles whether it is an issue
+    # (its value is the group's first finding, which must not overwrite the others' quotes).
+    edited = decision.value if decision.choice == Decision.Choice.CUSTOM else None
+    for source in (machine, edited):
         finding.update({name: value for name, value in (source or {}).items() if name in FINDING_FIELDS})
     finding["is_issue"] = bool(decision.is_issue if decision.is_issue is not None else decision.value)
     finding["review"] = {

@@ -121,12 +121,7 @@ class DecisionForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.item = item
         self.document_text = document_text
-        if item.has_advocates:
-            choices = [(Decision.Choice.ACCEPT_A, "Accept A"), (Decision.Choice.ACCEPT_B, "Accept B")]
-        else:
-            choices = [(Decision.Choice.CONFIRM, "Confirm the finding")]
-        choices += [(Decision.Choice.CUSTOM, "Edit"), (Decision.Choice.NOT_ISSUE, "Not an issue")]
-        self.fields["choice"] = forms.ChoiceField(choices=choices, widget=forms.RadioSelect)
+        self.fields["choice"] = forms.ChoiceField(choices=item.choices(), widget=forms.RadioSelect)
         self.order_fields(["choice"])
         if not self.is_bound:
             self.initial.setdefault("opened", opened_token(item))
@@ -161,7 +156,9 @@ class DecisionForm(forms.Form):
             return
         if cleaned.get("choice") == Decision.Choice.CUSTOM:
             against = "an edited finding replaces what the agents said"
-        elif self.item.recommendation:
+        elif cleaned.get("choice") == Decision.Choice.AGENTS_WRONG:
+            against = "this decision says both agents were wrong"
+        elif self.item.judge_is_issue() is not None:
             against = "this decision goes against the judge's recommendation"
         else:
             against = "this decision goes against what the pipeline found"

@@ -83,7 +83,8 @@ def next_for(user, items: QuerySet, item: ReviewItem, order: Order) -> ReviewIte
     """The item `user` should work on after `item`, claimed for them: the next
     one in the inbox's order that nobody else holds, wrapping round to the top
     for any that were skipped. Claiming can lose a race, so a few are tried."""
-    candidates = items.takeable_by(user).exclude(pk=item.pk)
+    # Escalated items wait for an admin, who opens them from the inbox.
+    candidates = items.takeable_by(user).exclude(pk=item.pk).exclude(escalated=True)
     for batch in (order.after(candidates, item), order.apply(candidates)):
         for candidate in batch[:20]:
             if candidate.claim(user):

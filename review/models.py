@@ -43,6 +43,11 @@ class ClaimedByOther(Exception):
         super().__init__(f"Claimed by {item.claimed_by} until {item.claim_expires_at:%H:%M}")
 
 
+class NotYours(Exception):
+    """The compliance controls keep this reviewer off the item: it is on a run they
+    started, they already gave the first of two decisions, or it waits for an admin."""
+
+
 class NotDecided(Exception):
     """The decision an admin meant to supersede no longer stands (or never did)."""
 
@@ -63,12 +68,21 @@ class ReviewItemQuerySet(models.QuerySet):
 
     def takeable_by(self, user, now: datetime | None = None) -> "ReviewItemQuerySet":
         """Items `user` may claim or decide now: open, claimed by them, or held
-        under a claim that has run out."""
+        under a claim that has run out; none the compliance controls keep from them."""
         now = now or timezone.now()
         return self.filter(
             Q(status=ReviewItem.Status.OPEN)
             | Q(status=ReviewItem.Status.CLAIMED, claimed_by=user)
             | Q(status=ReviewItem.Status.CLAIMED, claim_expires_at__lte=now)
+        ).without_controls_against(user)
+
+    def without_controls_against(self, user) -> "ReviewItemQuerySet":
+        """Leave out what the compliance controls keep from `user`: items on runs they
+        started (unless the policy allows it) and four-eyes items they already decided."""
+        if user is None or user.pk is None:
+            return self
+        return self.exclude(Q(own_runs_allowed=False) & Q(links__run__created_by=user)).exclude(
+            decisions__decided_by=user
         )
 
     def unclaimed(self, now: datetime | None = None) -> "ReviewItemQuerySet":
@@ -104,7 +118,15 @@ class ReviewItem(models.Model):
         CLAIMED = "claimed", "Claimed"
         RESOLVED = "resolved", "Resolved"
 
+    # The run that first raised the finding; `runs` holds every run that raised it
+    # since (a nested Debate and a direct one, a replay, a re-run), through ReviewLink.
     run = models.ForeignKey("orchestrator.Run", on_delete=models.CASCADE, related_name="review_items")
+    runs = models.ManyToManyField("orchestrator.Run", through="ReviewLink", related_name="linked_review_items")
+    # The run's document, copied (a run never changes document): one pending item per
+    # finding type per document, whichever runs raised it.
+    document = models.ForeignKey(
+        "documents.Document", on_delete=models.CASCADE, related_name="+", null=True, editable=False
+    )
     # The run's pipeline, copied here (a run never changes pipeline) so that the
     # inbox's most used filter is served by an index on this table alone rather
     # than a join through 100k runs: 35 ms of every filtered page otherwise.
@@ -117,8 +139,9 @@ class ReviewItem(models.Model):
     finding_type = models.CharField(max_length=50, blank=True)
     title = models.CharField(max_length=300)
     # {"a": finding or null, "b": finding or null, "finding": the finding as the
-    # pipeline reported it}. Items from patterns without advocates (a partial
-    # result) have only "finding".
+    # pipeline reported it, "group": [{"run", "key", "a", "b", "finding", "judge"}
+    # for every finding of the type in the document]}: a/b/finding are the first
+    # of the group. Items from patterns without advocates have no a/b.
     positions = models.JSONField(default=dict)
     # {"recommendation": "accept_a"|"accept_b", "is_issue", "confidence", "criteria": [...], "rationale"}
     judge = models.JSONField(default=dict, blank=True)
@@ -132,12 +155,26 @@ class ReviewItem(models.Model):
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # Four eyes (the policy's four_eyes_severities): two reviewers who agree, or an admin
+    # when they do not (`escalated`). And whether whoever started a linked run may decide.
+    reviews_needed = models.PositiveSmallIntegerField(default=1)
+    escalated = models.BooleanField(default=False)
+    own_runs_allowed = models.BooleanField(default=False)
 
     objects = ReviewItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["run", "finding_key"], name="unique_item_per_finding")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "finding_key"], name="unique_item_per_finding"),
+            # A reviewer decides a clause once, however many runs raised it (items
+            # without a type are not grouped).
+            models.UniqueConstraint(
+                fields=["document", "finding_type"],
+                condition=Q(status__in=PENDING) & ~Q(finding_type=""),
+                name="one_pending_item_per_document_type",
+            ),
+        ]
         indexes = [
             # The inbox lists pending items oldest first, with or without a reason
             # filter. Partial, so the resolved items that pile up over the years
@@ -163,7 +200,17 @@ class ReviewItem(models.Model):
     def save(self, *args, **kwargs) -> None:
         if self.pipeline_id is None and self.run_id is not None:
             self.pipeline_id = self.run.pipeline_id
+        if self.document_id is None and self.run_id is not None:
+            self.document_id = self.run.document_id
+        adding = self._state.adding
         super().save(*args, **kwargs)
+        if adding and self.run_id is not None:
+            # The first run is linked like any other, with the keys of its findings in the group.
+            group = (self.positions or {}).get("group") or []
+            keys = [member["key"] for member in group if member.get("run") in (None, self.run_id)]
+            ReviewLink.objects.get_or_create(
+                item=self, run_id=self.run_id, defaults={"finding_keys": keys or [self.finding_key]}
+            )
 
     def get_absolute_url(self) -> str:
         return reverse("review:item", args=[self.pk])
@@ -257,43 +304,90 @@ class ReviewItem(models.Model):
         positions = self.positions or {}
         return positions.get("finding") or positions.get("a") or positions.get("b")
 
+    def group(self) -> list[dict]:
+        """Every finding of the item's type in the document, from every linked run."""
+        positions = self.positions or {}
+        return positions.get("group") or [
+            {
+                "key": self.finding_key,
+                "a": positions.get("a"),
+                "b": positions.get("b"),
+                "finding": positions.get("finding"),
+            }
+        ]
+
     def quotes(self) -> list[tuple[str, str]]:
         """(whose, quoted evidence) for each position shown: "a" and "b", or the
-        pipeline's own "finding" when there were no advocates."""
+        pipeline's own "finding" when there were no advocates; then every other
+        quote of the group, each once."""
         positions = self.positions or {}
         if self.has_advocates:
-            return [(side, (positions.get(side) or {}).get("evidence", "")) for side in ("a", "b")]
-        return [("finding", (self.machine_finding() or {}).get("evidence", ""))]
+            quotes = [(side, (positions.get(side) or {}).get("evidence", "")) for side in ("a", "b")]
+        else:
+            quotes = [("finding", (self.machine_finding() or {}).get("evidence", ""))]
+        seen = {quote for _, quote in quotes}
+        for member in self.group()[1:]:
+            for side in ("a", "b", "finding"):
+                quote = (member.get(side) or {}).get("evidence", "")
+                if quote and quote not in seen:
+                    seen.add(quote)
+                    quotes.append((f"quote {len(seen)}", quote))
+        return quotes
+
+    def choices(self) -> list[tuple[str, str]]:
+        """The decisions that mean something here, none two ways of saying the same:
+        on an audit sample the agents agreed, so they were right or wrong together;
+        anywhere else the finding stands, is edited, or is not an issue."""
+        C = Decision.Choice
+        if self.reason == self.Reason.AUDIT_SAMPLE:
+            return [(C.AGENTS_RIGHT, C.AGENTS_RIGHT.label), (C.AGENTS_WRONG, C.AGENTS_WRONG.label)]
+        return [(C.STANDS, C.STANDS.label), (C.CUSTOM, C.CUSTOM.label), (C.NOT_ISSUE, C.NOT_ISSUE.label)]
 
     def outcome(self, choice: str, value: dict | None = None) -> tuple[bool, dict | None]:
         """What `choice` makes of the finding: (is it an issue, the finding as settled)."""
         positions = self.positions or {}
-        if choice == Decision.Choice.NOT_ISSUE:
+        C = Decision.Choice
+        if choice == C.NOT_ISSUE:
             return False, None
-        if choice == Decision.Choice.CUSTOM:
+        if choice == C.CUSTOM:
             if not value:
                 raise ValueError("An edited finding needs its value.")
             return True, {"type": self.finding_type, **value}
-        if choice == Decision.Choice.CONFIRM:
+        if choice in (C.CONFIRM, C.STANDS):
             return True, self.machine_finding()
-        if choice in (Decision.Choice.ACCEPT_A, Decision.Choice.ACCEPT_B):
-            finding = positions.get("a" if choice == Decision.Choice.ACCEPT_A else "b")
-            # Accepting the advocate who did not flag the finding means it is not an issue.
+        if choice in (C.AGENTS_RIGHT, C.AGENTS_WRONG):
+            agents = self.machine_is_issue is not False
+            is_issue = agents if choice == C.AGENTS_RIGHT else not agents
+            return is_issue, self.machine_finding() if is_issue else None
+        if choice in (C.ACCEPT_A, C.ACCEPT_B):
+            # Kept for decisions recorded before the choices said what they mean.
+            finding = positions.get("a" if choice == C.ACCEPT_A else "b")
             return finding is not None, finding
         raise ValueError(f"Unknown choice {choice!r}")
+
+    def judge_is_issue(self) -> bool | None:
+        """The judge's verdict on the clause, or None when there was no judge."""
+        judged = (self.judge or {}).get("is_issue")
+        if judged is None and self.recommendation:
+            judged = self.outcome(self.recommendation)[0]
+        return judged
 
     def overturns(self, choice: str, value: dict | None = None) -> bool:
         """Whether `choice` goes against the machine's verdict, so a note is owed.
 
-        Compared by outcome, not by label: with A alone flagging, "accept B" and
-        "not an issue" settle the finding the same way. An edited finding always
-        replaces what the machine said. Without a judge (the advocates agreed, or
-        there were none) only "not an issue" goes against it."""
-        if choice == Decision.Choice.CUSTOM:
+        Compared by outcome (is it an issue), not by label. An edited finding always
+        replaces what the machine said, and "agents wrong" always goes against them.
+        Without a judge (the advocates agreed, or there were none) only a decision
+        that it is not an issue goes against the pipeline."""
+        C = Decision.Choice
+        if choice in (C.CUSTOM, C.AGENTS_WRONG):
             return True
-        if self.recommendation is None:
+        if choice == C.AGENTS_RIGHT:
+            return False
+        judged = self.judge_is_issue()
+        if judged is None:
             return not self.outcome(choice, value)[0]
-        return self.outcome(choice, value) != self.outcome(self.recommendation)
+        return self.outcome(choice, value)[0] != bool(judged)
 
     def decide(
         self,
@@ -303,46 +397,93 @@ class ReviewItem(models.Model):
         seconds_spent: int | None = None,
         value: dict | None = None,
         now: datetime | None = None,
+        arbiter: bool = False,
     ) -> "Decision":
-        """Record `user`'s decision and resolve the item; finalise the run when
-        this was its last open item.
+        """Record `user`'s decision and resolve the item; finalise the runs for
+        which this was the last open item.
 
+        Four eyes: an item needing two reviewers stays open after the first
+        decision; the second resolves it when both settle the finding the same way,
+        or escalates it to an admin (`arbiter`) when they do not.
         Exactly one decision per item whatever the concurrency: the item row is
         locked, so a second decider waits and then sees the first one's
         decision; the partial unique constraint stops anything that slips past.
-        Raises AlreadyDecided or ClaimedByOther; nothing is written then.
+        Raises AlreadyDecided, ClaimedByOther or NotYours; nothing is written then.
         `now` is the decision's time (the clock, injectable for imports and tests:
         a decision's time cannot be changed once written)."""
-        from .finalise import finalise_run
-
         now = now or timezone.now()
         with transaction.atomic():
             item = ReviewItem.objects.select_for_update().get(pk=self.pk)
-            existing = item.current_decision()
-            if existing is not None:
-                raise AlreadyDecided(existing)
+            if item.is_resolved:
+                raise AlreadyDecided(item.current_decision())
             if item.is_held_by_other(user, now):
                 raise ClaimedByOther(item)
+            stage = item._stage_for(user, arbiter)
             if seconds_spent is None and item.claimed_by_id == user.pk:
                 # No open time from the page: count from when they claimed it.
                 held = item.claims.filter(user=user).order_by("-claimed_at").first()
                 seconds_spent = int((now - held.claimed_at).total_seconds()) if held else None
             try:
                 with transaction.atomic():
-                    decision = item._record(user, choice, value, note, seconds_spent, now)
+                    decision = item._record(user, choice, value, note, seconds_spent, now, stage=stage)
             except IntegrityError:
                 raise AlreadyDecided(item.current_decision()) from None
             open_claims = item.claims.filter(ended_at__isnull=True)
             open_claims.filter(user=user).end(Claim.End.DECIDED, by=user)
             open_claims.end(Claim.End.EXPIRED)
-            item.status = self.Status.RESOLVED
-            item.resolved_at = now
             item.claim_expires_at = None
-            item.save(update_fields=["status", "resolved_at", "claim_expires_at"])
-            finalise_run(item.run)
+            if stage == Decision.Stage.FIRST and item.reviews_needed > 1:
+                # The first of two: back to the inbox for a second reviewer.
+                item.status, item.claimed_by = self.Status.OPEN, None
+                item.save(update_fields=["status", "claimed_by", "claim_expires_at"])
+            elif stage == Decision.Stage.SECOND and not item._agree(item._first(), decision):
+                # The two reviewers disagree: an admin settles it.
+                item.status, item.claimed_by, item.escalated = self.Status.OPEN, None, True
+                item.save(update_fields=["status", "claimed_by", "claim_expires_at", "escalated"])
+            else:
+                item.status = self.Status.RESOLVED
+                item.resolved_at = now
+                item.save(update_fields=["status", "resolved_at", "claim_expires_at"])
+                item.finalise_runs()
             review_decided.send(ReviewItem, item=item, decision=decision)
         self.refresh_from_db()
         return decision
+
+    def _first(self) -> "Decision | None":
+        return self.decisions.filter(stage=Decision.Stage.FIRST, superseded_by__isnull=True).first()
+
+    def on_own_run(self, user) -> bool:
+        """Whether `user` started one of the runs that raised this item."""
+        return self.links.filter(run__created_by=user).exists() or self.run.created_by_id == user.pk
+
+    def _stage_for(self, user, arbiter: bool) -> str:
+        """Which decision `user` would give now; raises NotYours when the controls forbid it."""
+        if not self.own_runs_allowed and self.on_own_run(user):
+            raise NotYours("You started a run that raised this item: another reviewer decides it.")
+        if self.escalated:
+            if not arbiter:
+                raise NotYours("The two reviewers disagreed: an admin decides this item.")
+            return Decision.Stage.ARBITER
+        first = self._first()
+        if first is None:
+            return Decision.Stage.FIRST
+        if self.reviews_needed < 2:
+            raise AlreadyDecided(first)
+        if first.decided_by_id == user.pk:
+            raise NotYours("You gave the first decision: a second reviewer must decide too.")
+        return Decision.Stage.SECOND
+
+    def may_decide(self, user, arbiter: bool = False) -> str:
+        """Why `user` may not decide the item now, or "" when they may."""
+        try:
+            self._stage_for(user, arbiter)
+        except (NotYours, AlreadyDecided) as refusal:
+            return str(refusal)
+        return ""
+
+    @staticmethod
+    def _agree(first: "Decision | None", second: "Decision") -> bool:
+        return first is not None and (first.is_issue, first.value) == (second.is_issue, second.value)
 
     def supersede(
         self,
@@ -359,8 +500,6 @@ class ReviewItem(models.Model):
         The old decision stays as it was, marked superseded; the run is rebuilt
         from the new one. Raises NotDecided when `previous` is no longer the
         standing decision (another admin got there first)."""
-        from .finalise import finalise_run
-
         if not reason.strip():
             raise ValueError("Superseding a decision needs a reason.")
         with transaction.atomic():
@@ -369,13 +508,22 @@ class ReviewItem(models.Model):
             if standing is None or standing.pk != previous.pk:
                 raise NotDecided(standing)
             decision = item._record(admin, choice, value, reason, seconds_spent, now or timezone.now(), standing)
-            finalise_run(item.run)
+            item.finalise_runs()
         return decision
 
-    def _record(self, user, choice, value, note, seconds_spent, now, supersedes=None) -> "Decision":
+    def finalise_runs(self) -> None:
+        """Fold the standing decision into every run the item is linked to (each
+        run waits for its other items)."""
+        from .finalise import finalise_run
+
+        for run in self.runs.order_by("pk"):
+            finalise_run(run)
+
+    def _record(self, user, choice, value, note, seconds_spent, now, supersedes=None, stage=None) -> "Decision":
         """Write a decision with what it settles the finding to."""
         is_issue, settled = self.outcome(choice, value)
         return Decision.objects.create(
+            stage=stage or (supersedes.stage if supersedes else Decision.Stage.FIRST),
             item=self,
             decided_by=user,
             choice=choice,
@@ -389,12 +537,19 @@ class ReviewItem(models.Model):
         )
 
     def current_decision(self) -> "Decision | None":
-        """The decision that stands: the one no other decision supersedes."""
+        """The decision that stands: the latest one no other decision supersedes (an
+        admin's over the two reviewers', the second's over the first). None while the
+        item waits for a second reviewer or an admin: a first decision alone settles nothing."""
+        if self.status != self.Status.RESOLVED:
+            return None
         return self.decisions.filter(superseded_by__isnull=True).select_related("decided_by").order_by("-id").first()
 
-    def history(self, now: datetime | None = None) -> list[Event]:
-        """Every claim, release, reassignment, expiry and decision, in order."""
+    def history(self, now: datetime | None = None, viewer=None, admin: bool = True) -> list[Event]:
+        """Every claim, release, reassignment, expiry and decision, in order. While the
+        item waits for a second reviewer, `viewer` (unless an admin) sees only their own
+        decision: the second reviewer sees the first decision only after deciding."""
         now = now or timezone.now()
+        hide_others = not admin and self.status != self.Status.RESOLVED and not self.escalated
         events = []
         for claim in self.claims.select_related("user", "assigned_by", "ended_by"):
             holder = claim.user.get_username()
@@ -413,9 +568,28 @@ class ReviewItem(models.Model):
                 events.append(Event(claim.expires_at, holder, "let the claim expire"))
             # A claim ended by a decision shows as the decision itself.
         for decision in self.decisions.select_related("decided_by", "supersedes"):
+            if hide_others and decision.decided_by_id != getattr(viewer, "pk", None):
+                events.append(Event(decision.created_at, "a reviewer", "gave the first of two decisions"))
+                continue
             what = "superseded the decision with" if decision.supersedes_id else "decided"
             events.append(Event(decision.created_at, decision.decided_by.get_username(), what, decision))
         return sorted(events, key=lambda event: event.at)
+
+
+class ReviewLink(models.Model):
+    """A run that raised the item's finding, and the keys its findings have in that run's result."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.CASCADE, related_name="links")
+    run = models.ForeignKey("orchestrator.Run", on_delete=models.CASCADE, related_name="review_links")
+    finding_keys = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["item", "run"], name="one_link_per_item_run")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} ← run {self.run_id}"
 
 
 class ClaimQuerySet(models.QuerySet):
@@ -465,14 +639,26 @@ class Decision(models.Model):
     and a PostgreSQL trigger (migration 0003) refuses UPDATE and DELETE."""
 
     class Choice(models.TextChoices):
+        # What a reviewer is offered (ReviewItem.choices): on a disagreement or a
+        # partial result, the first three; on an audit sample, the last two.
+        STANDS = "stands", "The finding stands"
+        CUSTOM = "custom", "Edit it"
+        NOT_ISSUE = "not_issue", "Not an issue"
+        AGENTS_RIGHT = "agents_right", "Agents right"
+        AGENTS_WRONG = "agents_wrong", "Agents wrong"
+        # Earlier choices, kept so the decisions recorded with them still read.
         ACCEPT_A = "accept_a", "Accept A"
         ACCEPT_B = "accept_b", "Accept B"
         CONFIRM = "confirm", "Confirm the finding"
-        CUSTOM = "custom", "Edit"
-        NOT_ISSUE = "not_issue", "Not an issue"
+
+    class Stage(models.TextChoices):
+        FIRST = "first", "First decision"
+        SECOND = "second", "Second reviewer"
+        ARBITER = "arbiter", "Admin, after two reviewers disagreed"
 
     # PROTECT: deleting an item (or its run) must not take the audit trail with it.
     item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="decisions")
+    stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.FIRST)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     choice = models.CharField(max_length=20, choices=Choice.choices)
     # The finding as the human settled it (or null when it is not an issue).
@@ -490,9 +676,10 @@ class Decision(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # Exactly one first decision per item, whatever the concurrency.
+            # Exactly one decision per item and stage (first, second reviewer, admin),
+            # whatever the concurrency.
             models.UniqueConstraint(
-                fields=["item"], condition=models.Q(supersedes__isnull=True), name="one_decision_per_item"
+                fields=["item", "stage"], condition=models.Q(supersedes__isnull=True), name="one_decision_per_stage"
             ),
         ]
 

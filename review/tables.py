@@ -1,8 +1,9 @@
 from datetime import datetime
 
 import django_tables2 as tables
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django_tables2.data import TableQuerysetData
 
@@ -18,6 +19,14 @@ REASON_BADGES = {
     ReviewItem.Reason.VALIDATION_FAILURE: "failed",
 }
 RECOMMENDATIONS = {"accept_a": "Accept A", "accept_b": "Accept B", "not_issue": "Not an issue"}
+
+
+def judge_in_words(judge: dict) -> str:
+    """What the judge recommends, said as the decision it amounts to (A and B are
+    positions, not outcomes: accepting the side that did not flag it means no issue)."""
+    if not judge or judge.get("is_issue") is None:
+        return ""
+    return "Recommends: the finding stands" if judge["is_issue"] else "Recommends: not an issue"
 
 
 class PagedRows(TableQuerysetData):
@@ -43,11 +52,12 @@ class InboxTable(tables.Table):
     claimed_by = tables.Column(accessor="claimed_by__username", verbose_name="Claimed by", orderable=False,
                                empty_values=())  # fmt: skip
     judge = tables.Column(verbose_name="Judge", empty_values=())
+    runs = tables.Column(verbose_name="Runs", empty_values=(), orderable=False)
 
     class Meta:
         model = ReviewItem
         fields = ()
-        sequence = ("title", "reason", "pipeline", "document", "age", "claimed_by", "judge")
+        sequence = ("title", "reason", "pipeline", "document", "age", "claimed_by", "judge", "runs")
         attrs = {"class": "inbox"}
         empty_text = "Nothing waiting for review."
         row_attrs = {
@@ -94,12 +104,21 @@ class InboxTable(tables.Table):
         who = "you" if self.user is not None and record.claimed_by_id == self.user.pk else record.claimed_by
         return format_html('{} <span class="muted small">until {}</span>', who, until)
 
+    def render_runs(self, record: ReviewItem):
+        # Prefetched by the inbox view: every run that raised the finding on this document.
+        return format_html_join(
+            " ",
+            '<a href="{}">{}</a>',
+            ((reverse("orchestrator:run", args=[link.run_id]), link.run_id) for link in record.links.all()),
+        )
+
     def render_judge(self, record: ReviewItem):
         judge = record.judge or {}
-        if not judge.get("recommendation"):
-            return format_html('<span class="muted">{}</span>', "none")
+        if judge.get("is_issue") is None:
+            text = "none: the agents agreed" if record.reason == ReviewItem.Reason.AUDIT_SAMPLE else "none"
+            return format_html('<span class="muted">{}</span>', text)
         confidence = judge.get("confidence")
-        label = RECOMMENDATIONS.get(judge["recommendation"], judge["recommendation"])
+        label = judge_in_words(judge)
         if confidence is None:
             return label
         return format_html('{} <span class="muted">{}</span>', label, f"{float(confidence):.0%}")

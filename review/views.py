@@ -3,7 +3,7 @@ from functools import cached_property
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, PageNotAnInteger, Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,8 +19,8 @@ from .forms import AssignForm, DecisionForm, InboxFilterForm, MetricsForm, Super
 from .highlight import highlight_excerpt
 from .inbox_order import Order, next_for
 from .metrics import reviewer_metrics
-from .models import AlreadyDecided, ClaimedByOther, NotDecided, ReviewItem, sla
-from .tables import RECOMMENDATIONS, InboxTable, PagedRows
+from .models import AlreadyDecided, ClaimedByOther, NotDecided, NotYours, ReviewItem, ReviewLink, sla
+from .tables import InboxTable, PagedRows, judge_in_words
 
 INBOX_PER_PAGE = 25
 # What the inbox rows show; never the document's text or the positions.
@@ -82,7 +82,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
         # A stale link (say, to a pipeline since renamed) shows the error, not everything.
         items, counts, reason, order = ReviewItem.objects.none(), {}, "", Order(now=now)
     shown = [count for value, count in counts.items() if not reason or value == reason]
-    items = items.select_related("pipeline", "run__document", "claimed_by").only(*INBOX_FIELDS)
+    items = (
+        items.select_related("pipeline", "run__document", "claimed_by")
+        .only(*INBOX_FIELDS)
+        .prefetch_related(Prefetch("links", queryset=ReviewLink.objects.only("item_id", "run_id")))
+    )
     table = InboxTable(PagedRows(items), ordering=order, user=request.user, query=form.query())
     _paginate(table, request, total=sum(count["n"] for count in shown))
     ctx = {
@@ -163,7 +167,8 @@ def _render_item(
     nav = _inbox_form(request)
     query = nav.query()
     previous, following = _neighbours(request, item, nav, now)
-    if decision is None and can_decide and not held_by_other and form is None:
+    refusal = "" if item.is_resolved else item.may_decide(request.user, arbiter=is_admin)
+    if decision is None and can_decide and not held_by_other and not refusal and form is None:
         form = DecisionForm(item=item, document_text=document.text)
     if decision is not None and is_admin and supersede_form is None:
         supersede_form = SupersedeForm(item=item, document_text=document.text, initial={"supersedes": decision.pk})
@@ -173,15 +178,30 @@ def _render_item(
         "document": document,
         "sides": [("a", "A", positions.get("a")), ("b", "B", positions.get("b"))] if item.has_advocates else [],
         "machine": item.machine_finding(),
+        "links": list(item.links.all()),
+        "group": [
+            {
+                **member,
+                "sides": list(
+                    dict.fromkeys(
+                        (member.get(side) or {}).get("evidence", "")
+                        for side in ("a", "b", "finding")
+                        if (member.get(side) or {}).get("evidence")
+                    )
+                ),
+            }
+            for member in item.group()
+        ],
         "unquoted": [label.upper() for label, quote in quotes if quote and label not in found],
         "judge": item.judge or {},
-        "recommendation": RECOMMENDATIONS.get(item.recommendation or "", ""),
+        "recommendation": judge_in_words(item.judge or {}),
         "criteria": _criteria(item),
         "stand_in": bool((run.result or {}).get("stand_in")),
         "document_html": document_html,
         "text_cut": shown_chars < len(document.text),
         "shown_chars": shown_chars,
-        "history": item.history(now),
+        "history": item.history(now, viewer=request.user, admin=is_admin),
+        "refusal": refusal,
         "decision": decision,
         "can_decide": can_decide,
         "is_admin": is_admin,
@@ -230,8 +250,11 @@ def claim(request: HttpRequest, item_id: int) -> HttpResponse:
     item, can_decide = _get_item_for_user(request, item_id)
     if not can_decide:
         raise PermissionDenied("Only reviewers can claim review items.")
+    refusal = item.may_decide(request.user, arbiter=has_role(request.user, ADMIN))
     if item.is_resolved:
         messages.info(request, "This item has already been decided.")
+    elif refusal:
+        messages.error(request, refusal)
     elif item.claim(request.user):
         messages.success(request, f"Claimed until {_when(item.claim_expires_at)}.")
     else:
@@ -285,10 +308,16 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
     try:
         decision = item.decide(
             request.user, form.cleaned_data["choice"], form.cleaned_data["note"].strip(), form.seconds_spent(),
-            value=form.value(),
+            value=form.value(), arbiter=has_role(request.user, ADMIN),
         )  # fmt: skip
+    except NotYours as refused:
+        messages.error(request, f"{refused} Your decision was not recorded.")
+        return redirect(_with_query(item.get_absolute_url(), query))
     except AlreadyDecided as refused:
         theirs = refused.decision
+        if theirs is None:
+            messages.error(request, "This item was decided meanwhile. Your decision was not recorded.")
+            return redirect(_with_query(item.get_absolute_url(), query))
         messages.error(
             request,
             f"Already decided by {theirs.decided_by} at {_when(theirs.created_at)}: "
@@ -303,6 +332,10 @@ def decide(request: HttpRequest, item_id: int) -> HttpResponse:
         )
         return redirect(_with_query(item.get_absolute_url(), query))
     messages.success(request, f"Decided “{item.title}”: {decision.get_choice_display()}.")
+    if item.escalated and decision.stage == decision.Stage.SECOND:
+        messages.warning(request, "The first reviewer decided otherwise: an admin will settle it.")
+    elif decision.stage == decision.Stage.FIRST and item.reviews_needed > 1:
+        messages.info(request, "This item needs a second reviewer, who will see your decision after theirs.")
     nav, now = _inbox_form(request), timezone.now()
     following = next_for(request.user, nav.by_reason(nav.narrow(ReviewItem.objects.pending(), request.user, now)),
                          item, nav.order(now))  # fmt: skip

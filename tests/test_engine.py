@@ -55,13 +55,14 @@ def verdict(key: str, is_issue: bool, confidence: float = 0.8) -> dict:
 
 def script_a_debate(scripted, pipeline) -> None:
     """A finds renewal and non-compete, B renewal and payment: one agreement, two
-    disputes. No audit sample, so the review items are the two disputes."""
+    disputes. No audit sample, and the judge is unsure of the low-severity payment
+    dispute (under the default policy's threshold), so the review items are the two disputes."""
     pipeline.audit_rate = 0
     pipeline.save(update_fields=["audit_rate"])
     scripted.take_over_pipeline(pipeline)
     scripted.enqueue("advocate:thorough", [{"findings": [RENEWAL, NON_COMPETE]}])
     scripted.enqueue("advocate:strict", [{"findings": [RENEWAL, PAYMENT]}])
-    scripted.enqueue("judge", [{"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False)]}])
+    scripted.enqueue("judge", [{"verdicts": [verdict("non_compete:1", True), verdict("payment_terms:1", False, 0.6)]}])
 
 
 def test_a_debate_run_finishes_with_findings_and_review_items(make_document, debate_pipeline, scripted, run_jobs):
@@ -84,8 +85,10 @@ def test_a_debate_run_finishes_with_findings_and_review_items(make_document, deb
         "payment_terms:1": ("disputed", False, ["b"]),
     }
     assert run.result["counts"] == {"agreed": 1, "disputed": 2, "issues": 2}
+    routing = {f["key"]: f["routing"]["rule"] for f in run.result["findings"]}
+    assert routing == {"auto_renewal:1": "agreed", "non_compete:1": "disagreement", "payment_terms:1": "disagreement"}
     items = ReviewItem.objects.filter(run=run, reason="disagreement")
-    assert sorted(items.values_list("finding_key", flat=True)) == ["non_compete:1", "payment_terms:1"]
+    assert sorted(items.values_list("finding_type", flat=True)) == ["non_compete", "payment_terms"]
     assert (run.input_tokens, run.output_tokens) == (300, 150)
     assert run.result["stand_in"] is False
 

@@ -154,7 +154,8 @@ def test_evaluate_command_waits_and_prints_the_table(make_document, debate_pipel
     out = capsys.readouterr().out
     header, row = out.strip().splitlines()[-2:]
     assert header.split() == [
-        "pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement"
+        "pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement",
+        "items/doc", "judge-agreement",
     ]  # fmt: skip
     assert row.split()[:2] == [debate_pipeline.slug, "1"]
     assert "$" in row and " ms" in row

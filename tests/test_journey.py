@@ -16,7 +16,9 @@ SAMPLES = Path(__file__).resolve().parent.parent / "documents" / "samples"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_upload_run_review_and_export(live_server, page, reviewer, debate_pipeline, worker, screenshot):
+def test_upload_run_review_and_export(
+    live_server, page, reviewer, second_reviewer, debate_pipeline, worker, screenshot
+):
     # Log in.
     page.goto(f"{live_server.url}/accounts/login/")
     screenshot("journey-1-login")
@@ -45,6 +47,16 @@ def test_upload_run_review_and_export(live_server, page, reviewer, debate_pipeli
     run = Run.objects.get()
     assert run.status == Run.Status.NEEDS_REVIEW, "the sample contract has disputed clauses"
 
+    # Nobody decides an item on a run they started: another reviewer works the inbox.
+    page.goto(f"{live_server.url}{ReviewItem.objects.filter(run=run).first().get_absolute_url()}")
+    assert "You started a run that raised this item" in page.content()
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", second_reviewer.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/documents/")
+
     # Decide every open item of the run in the inbox, from the keyboard.
     page.goto(f"{live_server.url}/review/")
     screenshot("journey-4-inbox")
@@ -55,7 +67,7 @@ def test_upload_run_review_and_export(live_server, page, reviewer, debate_pipeli
     screenshot("journey-5-item")
     for _ in range(run.review_items.count()):
         page.locator("#decision-form").wait_for()
-        page.keyboard.press("a")  # accept A: the thorough advocate flagged it
+        page.keyboard.press("a")  # the finding stands (or, on an audit sample, the agents were right)
         page.keyboard.type("Checked against the contract: a real issue.")
         page.keyboard.press("Enter")
         page.wait_for_load_state()
@@ -67,7 +79,7 @@ def test_upload_run_review_and_export(live_server, page, reviewer, debate_pipeli
 
     # The run page shows who decided; the CSV carries it too.
     page.goto(f"{live_server.url}{run.get_absolute_url()}")
-    assert f"decided by {reviewer.username}" in page.content()
+    assert f"decided by {second_reviewer.username}" in page.content()
     screenshot("journey-7-run-reviewed")
     page.goto(f"{live_server.url}/runs/")
     with page.expect_download() as download:
@@ -75,5 +87,5 @@ def test_upload_run_review_and_export(live_server, page, reviewer, debate_pipeli
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert [row["run"] for row in rows] == [str(run.pk)]
     assert rows[0]["status"] == "reviewed"
-    assert f"accept_a by {reviewer.username}" in rows[0]["decisions"]
+    assert f"stands by {second_reviewer.username}" in rows[0]["decisions"]
     screenshot("journey-8-runs")

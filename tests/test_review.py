@@ -353,9 +353,10 @@ def test_inbox_queries_stay_few_and_never_read_document_text(client_for, reviewe
     with CaptureQueriesContext(connection) as partial:
         client.get("/review/", headers={"HX-Request": "true"})
     sql = [query["sql"] for query in full.captured_queries]
-    # session, user, groups, counts per reason, the page's ids, its rows, document types, pipelines
-    assert len(sql) <= 8, sql
-    assert len(partial.captured_queries) <= 6
+    # session, user, groups, counts per reason, the page's ids, its rows, the rows' linked runs,
+    # document types, pipelines
+    assert len(sql) <= 9, sql
+    assert len(partial.captured_queries) <= 7
     assert not any('"documents_document"."text"' in statement for statement in sql)
     assert sum("COUNT(" in statement.upper() for statement in sql) == 1, "the page count reuses the reason counts"
 
@@ -368,10 +369,10 @@ def test_item_page_shows_both_positions_and_the_judges_advice(client_for, review
     assert "A</span> flagged: Auto-renewal without notice period" in page
     assert "B</span> did not flag this" in page
     assert f'<blockquote class="quote" data-mark="a" title="Show in the document">{RENEWAL}</blockquote>' in page
-    assert "Accept A</strong> with 80% confidence: an issue" in page
+    assert "Recommends: the finding stands</strong> with 80% confidence" in page
     assert "judge's pick" in page
     assert "The clause renews with no notice period." in page
-    assert "<kbd>a</kbd>" in page and "<kbd>?</kbd>" in page
+    assert "<kbd>s</kbd>" in page and "<kbd>?</kbd>" in page
     assert "js/review.js" in page and "css/review.css" in page
 
 
@@ -395,7 +396,7 @@ def test_item_page_names_the_rubric_criteria_the_judge_used(client_for, reviewer
 def test_evidence_is_highlighted_per_advocate_and_document_text_escaped(client_for, reviewer):
     text = f"<script>alert(1)</script>\n{RENEWAL}\n{LIABILITY}\n"
     run = make_run([renewal_disputed(), liability_audit()], text=text)
-    item = run.review_items.get(finding_key="liability:1")
+    item = run.review_items.get(finding_type="liability")
     page = client_for(reviewer).get(f"/review/items/{item.pk}/").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert(1)" not in page
@@ -439,11 +440,11 @@ def test_item_page_without_stand_in_has_no_label(client_for, reviewer, item):
     assert "rule-based stand-in" not in page
 
 
-def test_an_item_without_advocates_offers_confirm_edit_or_not_an_issue(client_for, reviewer):
+def test_an_item_without_advocates_offers_stands_edit_or_not_an_issue(client_for, reviewer):
     item = make_run([partial_result()]).review_items.get()
     page = client_for(reviewer).get(f"/review/items/{item.pk}/").text
     assert "The pipeline's finding: Partial result: financial missing" in page
-    assert 'value="confirm"' in page and 'value="custom"' in page and 'value="not_issue"' in page
+    assert 'value="stands"' in page and 'value="custom"' in page and 'value="not_issue"' in page
     assert 'value="accept_a"' not in page
 
 
@@ -470,8 +471,8 @@ def test_item_page_lists_every_claim_release_and_decision(client_for, reviewer, 
     item.claim(reviewer)
     item.release(reviewer)
     item.claim(second_reviewer)
-    item.decide(second_reviewer, "accept_a", "Plainly auto-renewing.", seconds_spent=12)
+    item.decide(second_reviewer, "stands", "Plainly auto-renewing.", seconds_spent=12)
     page = client_for(reviewer).get(f"/review/items/{item.pk}/").text
     assert page.count("claimed it until") == 2
     assert "<strong>daniel</strong> released it" in page
-    assert "<strong>rosa</strong> decided Accept A after 12 s, noting “Plainly auto-renewing.”" in page
+    assert "<strong>rosa</strong> decided The finding stands after 12 s, noting “Plainly auto-renewing.”" in page

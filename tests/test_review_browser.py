@@ -65,10 +65,11 @@ def test_reviewer_works_three_items_with_the_keyboard_alone(live_server, page, r
     _press(page, "k")
     _wait_for(page, f"{first.get_absolute_url()}{QUERY}")
 
-    # 1. b: accept B (going against the judge, so a note), Enter: the next item opens by itself.
-    _press(page, "b")
-    assert page.is_checked("input[name=choice][value=accept_b]")
-    page.keyboard.type("Clause 61 is renewed only by agreement: not an issue.")
+    # 1. s: the finding stands (as the judge recommends), a note anyway, Enter: the next item opens by itself.
+    assert "Recommends: the finding stands" in page.locator("section.judge").inner_text()
+    _press(page, "s")
+    assert page.is_checked("input[name=choice][value=stands]")
+    page.keyboard.type("Clause 61 renews by itself.")
     _press(page, "Enter")
     _wait_for(page, f"{second.get_absolute_url()}{QUERY}")
     assert page.locator(".messages").inner_text().startswith("Decided")
@@ -99,8 +100,8 @@ def test_reviewer_works_three_items_with_the_keyboard_alone(live_server, page, r
     screenshot("review-6-inbox-clear")
 
     decisions = {decision.item_id: decision for decision in Decision.objects.select_related("decided_by")}
-    assert decisions[first.pk].choice == "accept_b"
-    assert decisions[first.pk].note == "Clause 61 is renewed only by agreement: not an issue."
+    assert decisions[first.pk].choice == "stands" and decisions[first.pk].is_issue is True
+    assert decisions[first.pk].note == "Clause 61 renews by itself."
     assert decisions[second.pk].choice == "custom"
     assert decisions[second.pk].value["title"] == "Automatic renewal, one-year terms"
     assert decisions[second.pk].value["severity"] == "medium"

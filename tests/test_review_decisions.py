@@ -192,7 +192,7 @@ def test_only_one_of_many_simultaneous_claims_wins():
 
 def test_reviewer_cannot_decide_an_item_someone_else_holds(client_for, reviewer, second_reviewer, item):
     item.claim(reviewer)
-    response = client_for(second_reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a"}, follow=True)
+    response = client_for(second_reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands"}, follow=True)
     assert "Claimed by daniel until" in response.text
     assert "Your decision was not recorded" in response.text
     assert not Decision.objects.exists()
@@ -221,36 +221,37 @@ def test_overturning_the_judge_without_a_note_is_refused(client_for, reviewer, i
 
 
 def test_agreeing_with_the_judge_needs_no_note(client_for, reviewer, item):
-    response = client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a"})
+    response = client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands"})
     assert response.status_code == 302
     decision = Decision.objects.get()
-    assert (decision.choice, decision.is_issue, decision.overturned) == ("accept_a", True, False)
+    assert (decision.choice, decision.is_issue, decision.overturned) == ("stands", True, False)
 
 
 def test_overturning_is_recorded_on_the_decision(reviewer, item):
-    decision = item.decide(reviewer, "accept_b", "Notice is given in clause 9.")
+    decision = item.decide(reviewer, "not_issue", "Notice is given in clause 9.")
     assert (decision.is_issue, decision.overturned, decision.value) == (False, True, None)
 
 
 def test_overturn_is_judged_by_outcome_not_by_label(item):
-    # B did not flag it, so accepting B and "not an issue" settle it alike.
-    item.judge = {**item.judge, "recommendation": "accept_b"}
+    # B did not flag it, so the judge siding with B recommends "not an issue".
+    item.judge = {**item.judge, "recommendation": "accept_b", "is_issue": False}
     assert not item.overturns("not_issue")
-    assert not item.overturns("accept_b")
-    assert item.overturns("accept_a")
+    assert not item.overturns("accept_b")  # a choice recorded before the choices said what they mean
+    assert item.overturns("stands")
     assert item.overturns("custom")
 
 
-def test_on_an_audit_sample_taking_the_other_advocates_version_goes_against_the_judge(reviewer):
+def test_on_an_audit_sample_only_agents_wrong_goes_against_them(reviewer):
     audit = make_run([liability_audit()]).review_items.get()
-    assert not audit.overturns("accept_a")
-    assert audit.overturns("accept_b")  # B's differs in severity from A's, which the judge passed on
-    assert audit.overturns("not_issue")
+    assert [choice for choice, _ in audit.choices()] == ["agents_right", "agents_wrong"]
+    assert not audit.overturns("agents_right")
+    assert audit.overturns("agents_wrong")
+    assert audit.outcome("agents_wrong") == (False, None)
 
 
 def test_without_a_judge_only_not_an_issue_needs_a_note(db):
     item = make_run([partial_result()]).review_items.get()
-    assert not item.overturns("confirm")
+    assert not item.overturns("stands")
     assert item.overturns("not_issue")
 
 
@@ -312,7 +313,7 @@ def test_confirming_a_partial_result_keeps_it_as_an_issue(reviewer):
 
 def test_time_spent_is_measured_from_the_signed_open_time(client_for, reviewer, item):
     opened = signing.dumps({"item": item.pk, "at": int(time.time()) - 3600}, salt=OPENED_SALT)
-    client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a", "opened": opened})
+    client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands", "opened": opened})
     # The page was opened an hour ago (the item was never claimed, so nothing else could say so).
     assert Decision.objects.get().seconds_spent >= 3600
 
@@ -325,7 +326,7 @@ def test_time_spent_is_the_seconds_from_the_open_time_to_now(item):
 
 def test_a_forged_open_time_is_ignored(client_for, reviewer, item):
     forged = signing.dumps({"item": item.pk, "at": int(time.time()) - 42}, salt="someone-else")
-    client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a", "opened": forged})
+    client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands", "opened": forged})
     assert Decision.objects.get().seconds_spent is None
 
 
@@ -342,7 +343,7 @@ def test_deciding_opens_the_next_item_claimed_for_the_reviewer(client_for, revie
     taken = make_run(age=timedelta(minutes=2)).review_items.get()
     taken.claim(second_reviewer)
     following = make_run(age=timedelta(minutes=1)).review_items.get()
-    response = client_for(reviewer).post(f"/review/items/{first.pk}/decide/", {"choice": "accept_a"})
+    response = client_for(reviewer).post(f"/review/items/{first.pk}/decide/", {"choice": "stands"})
     assert response["Location"] == following.get_absolute_url()
     following.refresh_from_db()
     assert following.claimed_by == reviewer
@@ -354,17 +355,17 @@ def test_the_next_item_follows_the_reviewers_filter_and_sort(client_for, reviewe
     current = make_run(age=timedelta(minutes=3)).review_items.get()
     newer = make_run(age=timedelta(minutes=2)).review_items.get()
     query = "reason=disagreement&sort=-age"
-    response = client_for(reviewer).post(f"/review/items/{current.pk}/decide/?{query}", {"choice": "accept_a"})
+    response = client_for(reviewer).post(f"/review/items/{current.pk}/decide/?{query}", {"choice": "stands"})
     # Newest first, after the current one: the older disagreement, not the audit sample.
     assert response["Location"] == url_with(older, query)
     # At the end of the list it wraps round to what was skipped.
-    response = client_for(reviewer).post(f"/review/items/{older.pk}/decide/?{query}", {"choice": "accept_a"})
+    response = client_for(reviewer).post(f"/review/items/{older.pk}/decide/?{query}", {"choice": "stands"})
     assert response["Location"] == url_with(newer, query)
     assert not ReviewItem.objects.filter(pk=audit.pk, claimed_by=reviewer).exists()
 
 
 def test_deciding_the_last_item_returns_to_the_inbox(client_for, reviewer, item):
-    response = client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "accept_a"}, follow=True)
+    response = client_for(reviewer).post(f"/review/items/{item.pk}/decide/", {"choice": "stands"}, follow=True)
     assert response.redirect_chain[-1][0] == "/review/"
     assert "the inbox is clear" in response.text
 
@@ -453,12 +454,12 @@ def test_simultaneous_decisions_through_the_web_tell_the_losers_who_won():
 def test_deciding_a_runs_last_two_items_at_once_finalises_it_once_with_both():
     first, second = _reviewer("first"), _reviewer("second")
     run = make_run([renewal_disputed(), liability_audit()])
-    items = {item.finding_key: item for item in run.review_items.all()}
+    items = {item.finding_type: item for item in run.review_items.all()}
     start = threading.Barrier(2)
 
     def decide(user: User) -> None:
         try:
-            key = "auto_renewal:1" if user == first else "liability:1"
+            key = "auto_renewal" if user == first else "liability"
             start.wait()
             items[key].decide(user, "accept_a")
         finally:
@@ -538,29 +539,29 @@ def test_admin_supersedes_a_decision_with_a_reason_and_the_run_is_rebuilt(client
     assert "Supersede this decision (admin)" in page
     response = client.post(
         f"/review/items/{item.pk}/supersede/",
-        {"supersedes": original.pk, "choice": "accept_b", "note": "Clause 9 gives 90 days' notice."},
+        {"supersedes": original.pk, "choice": "not_issue", "note": "Clause 9 gives 90 days' notice."},
         follow=True,
     )
-    assert "Superseded: Accept B now stands." in response.text
+    assert "Superseded: Not an issue now stands." in response.text
     original.refresh_from_db()
     assert (original.choice, original.note) == ("accept_a", "Auto-renews.")  # untouched
     standing = item.current_decision()
-    assert (standing.supersedes, standing.decided_by, standing.choice) == (original, admin_user, "accept_b")
+    assert (standing.supersedes, standing.decided_by, standing.choice) == (original, admin_user, "not_issue")
     assert standing.note == "Clause 9 gives 90 days' notice."
     settled = finding(item.run, "auto_renewal:1")
     assert settled["is_issue"] is False
     assert settled["review"]["decision"] == {
-        "choice": "accept_b", "by": "priya", "at": standing.created_at.isoformat(),
+        "choice": "not_issue", "by": "priya", "at": standing.created_at.isoformat(),
         "note": "Clause 9 gives 90 days' notice.",
     }  # fmt: skip
-    assert "superseded the decision with Accept B" in response.text
+    assert "superseded the decision with Not an issue" in response.text
     assert "<strong>daniel</strong> decided Accept A" in response.text
 
 
 def test_superseding_needs_a_reason(client_for, admin_user, reviewer, item):
     original = item.decide(reviewer, "accept_a")
     response = client_for(admin_user).post(
-        f"/review/items/{item.pk}/supersede/", {"supersedes": original.pk, "choice": "accept_b", "note": " "}
+        f"/review/items/{item.pk}/supersede/", {"supersedes": original.pk, "choice": "not_issue", "note": " "}
     )
     assert response.status_code == 400
     assert Decision.objects.count() == 1
@@ -587,11 +588,11 @@ def test_a_superseded_edit_leaves_no_trace_in_the_rebuilt_finding(admin_user, re
 # Finalisation
 
 
-def test_deciding_accept_b_on_the_last_item_finalises_the_run(client_for, reviewer, item):
+def test_deciding_not_an_issue_on_the_last_item_finalises_the_run(client_for, reviewer, item):
     run = item.run
     item.claim(reviewer)
     response = client_for(reviewer).post(
-        f"/review/items/{item.pk}/decide/", {"choice": "accept_b", "note": "Renewal needs 60 days' notice: fine."}
+        f"/review/items/{item.pk}/decide/", {"choice": "not_issue", "note": "Renewal needs 60 days' notice: fine."}
     )
     assert response.status_code == 302
     item.refresh_from_db()
@@ -601,7 +602,7 @@ def test_deciding_accept_b_on_the_last_item_finalises_the_run(client_for, review
     settled = finding(run, "auto_renewal:1")
     assert settled["is_issue"] is False
     decision = settled["review"]["decision"]
-    assert decision["choice"] == "accept_b"
+    assert decision["choice"] == "not_issue"
     assert decision["by"] == "daniel"
     assert decision["note"] == "Renewal needs 60 days' notice: fine."
     assert decision["at"]
@@ -609,16 +610,17 @@ def test_deciding_accept_b_on_the_last_item_finalises_the_run(client_for, review
     assert run.result["counts"] == {"agreed": 1, "disputed": 1, "issues": 1}
 
 
-def test_run_waits_for_its_last_item_and_takes_the_accepted_advocates_values(reviewer):
+def test_run_waits_for_its_last_item_and_takes_the_edited_values(reviewer):
     run = make_run([renewal_disputed(), liability_audit(), payment_agreed()])
-    renewal = run.review_items.get(finding_key="auto_renewal:1")
-    liability = run.review_items.get(finding_key="liability:1")
-    renewal.decide(reviewer, "accept_a")
+    renewal = run.review_items.get(finding_type="auto_renewal")
+    liability = run.review_items.get(finding_type="liability")
+    renewal.decide(reviewer, "stands")
     run.refresh_from_db()
     assert run.status == Run.Status.NEEDS_REVIEW
     assert finding(run, "auto_renewal:1")["review"]["decision"] is None
 
-    liability.decide(reviewer, "accept_b", "B has the severity right.")
+    edited = {"title": "Unlimited supplier liability", "severity": "high", "evidence": LIABILITY, "explanation": "B's."}
+    liability.decide(reviewer, "custom", "B has the severity right.", value=edited)
     run.refresh_from_db()
     assert run.status == Run.Status.REVIEWED
     settled = finding(run, "liability:1")
@@ -626,7 +628,7 @@ def test_run_waits_for_its_last_item_and_takes_the_accepted_advocates_values(rev
     assert settled["severity"] == "high"
     assert settled["title"] == "Unlimited supplier liability"
     assert settled["evidence"] == LIABILITY
-    assert finding(run, "auto_renewal:1")["review"]["decision"]["choice"] == "accept_a"
+    assert finding(run, "auto_renewal:1")["review"]["decision"]["choice"] == "stands"
     assert run.result["counts"]["issues"] == 3
     # Untouched by review: the finding both agreed on and nobody sampled.
     assert finding(run, "payment_terms:1")["review"] is None

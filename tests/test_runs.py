@@ -151,8 +151,11 @@ def test_findings_csv_has_one_row_per_finding_with_who_flagged_it(client_for, an
         assert row["evidence"] == finding["evidence"]
         assert row["flagged_by"] == {2: "both"}.get(len(finding["flagged_by"]), finding["flagged_by"][0].upper())
         assert row["agreement"] == finding["status"]
+        # Every finding says which rule of the routing policy routed it, queued or not.
+        assert row["routing_rule"] == finding["routing"]["rule"]
+        assert row["review_reason"] == (finding["review"] or {}).get("reason", "")
         if finding["status"] == "disputed":
-            assert row["review_reason"] == "disagreement" and row["judge_call"] in {"issue", "not an issue"}
+            assert row["judge_call"] in {"issue", "not an issue"}
 
 
 def test_steps_csv_honours_the_pipeline_filter(client_for, analyst, finished_run):

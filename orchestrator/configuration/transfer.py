@@ -22,6 +22,7 @@ from orchestrator.models import (
     Rubric,
     RubricVersion,
 )
+from review.policy import policy_problems
 
 from .validation import criteria_problems, pipeline_problems
 
@@ -139,7 +140,7 @@ def import_config(data: dict[str, Any]) -> dict[str, int]:
         problems += [
             f"Rubric {rubric.slug!r}, version {v['number']}: {p}"
             for v in item["versions"]
-            for p in criteria_problems(v["criteria"])
+            for p in [*criteria_problems(v["criteria"]), *policy_problems(v.get("policy") or {})]
         ]
         problems += _import_versions(rubric, item, ("criteria",))
     if problems:

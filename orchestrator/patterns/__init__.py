@@ -66,6 +66,8 @@ class RunContext:
     rebuttal_rounds: int = 0
     audit_rate: float = 0.0
     criteria: list[dict[str, Any]] = field(default_factory=list)
+    # The rubric version's routing policy (review.policy); empty: the default.
+    policy: dict[str, Any] = field(default_factory=dict)
     stand_in: bool = False
     # The pipeline's slot names in their configured order (the Supervisor's specialists,
     # the Chain's stages), and the input contract of each slot whose agent declares one.

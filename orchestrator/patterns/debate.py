@@ -1,7 +1,8 @@
 """Debate: two advocates read the document independently and in parallel,
 optionally answer each other in rebuttal rounds, and a judge with a rubric
-reconciles them. Findings both advocates raise pass straight through; each
-disagreement goes to a human, and a share of agreements is sampled for audit.
+reconciles them. Findings both advocates raise pass straight through; the
+pipeline's routing policy (review.policy) says which disagreements go to a human,
+and a share of the findings it does not queue is sampled for audit.
 
 Step keys: advocate:a, advocate:b, rebuttal:<n>:a, rebuttal:<n>:b, judge.
 """
@@ -9,9 +10,10 @@ Step keys: advocate:a, advocate:b, rebuttal:<n>:a, rebuttal:<n>:b, judge.
 from __future__ import annotations
 
 import difflib
-import random
 import re
 from typing import Any
+
+from review.policy import route
 
 from . import Call, Outcome, RunContext, StepSpec, StepState
 
@@ -109,13 +111,11 @@ def _final(context: RunContext, planned: int, matches: list[dict], verdicts: dic
             "confidence": verdict["confidence"] if verdict else (AGREED_CONFIDENCE if agreed else 0.5),
             "review": None,
         }
-        reason = ""
-        if not agreed:
-            reason = "disagreement"
-        elif is_audit_sample(context, match["key"]):
-            reason = "audit_sample"
-        if reason:
-            finding["review"] = {"reason": reason, "item_id": None, "decision": None}
+        # The pipeline's routing policy says whether a human sees it; every finding
+        # keeps the rule that routed it, queued or not.
+        finding["routing"] = route(finding, context.policy, context.run_id, context.audit_rate)
+        if finding["routing"]["queued"]:
+            finding["review"] = {"reason": finding["routing"]["reason"], "item_id": None, "decision": None}
         findings.append(finding)
     result = {
         "pattern": "debate",
@@ -134,11 +134,6 @@ def count_findings(findings: list[dict]) -> dict[str, int]:
         "disputed": sum(f.get("status") == "disputed" for f in findings),
         "issues": sum(bool(f.get("is_issue")) for f in findings),
     }
-
-
-def is_audit_sample(context: RunContext, key: str) -> bool:
-    # Seeded by run and finding, so deciding twice samples the same items.
-    return random.Random(f"{context.run_id}:{key}").random() < context.audit_rate
 
 
 def match_findings(findings_a: list[dict], findings_b: list[dict]) -> list[dict]:

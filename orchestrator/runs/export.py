@@ -126,7 +126,7 @@ def run_rows(runs: QuerySet[Run]) -> Iterator[list]:
 FINDING_HEADER = [
     "run", "document", "pipeline", "finding", "type", "title", "severity", "evidence", "flagged_by",
     "agreement", "judge_call", "judge_confidence", "final", "review_reason", "decision", "decided_by",
-    "decided_at", "note",
+    "decided_at", "note", "routing_rule", "routing",
 ]  # fmt: skip
 
 
@@ -160,6 +160,8 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
                 decision.get("by", ""),
                 decision.get("at", ""),
                 decision.get("note", ""),
+                (finding.get("routing") or {}).get("rule", ""),
+                (finding.get("routing") or {}).get("why", ""),
             ]
 
 

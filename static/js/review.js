@@ -117,7 +117,14 @@
     sync();
   });
 
-  const CHOICES = { a: ["accept_a", "confirm"], b: ["accept_b"], e: ["custom"], n: ["not_issue"] };
+  // s (or a): the finding stands / the agents were right; w: the agents were wrong.
+  const CHOICES = {
+    s: ["stands", "agents_right"],
+    a: ["stands", "agents_right"],
+    w: ["agents_wrong"],
+    e: ["custom"],
+    n: ["not_issue"],
+  };
 
   function choose(key) {
     const radio = CHOICES[key]

@@ -17,7 +17,10 @@ from insights import evaluation
 from insights.models import LabelledSet
 from orchestrator.models import Pipeline
 
-COLUMNS = ["pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement"]
+COLUMNS = [
+    "pipeline", "docs", "accuracy", "precision", "recall", "F1", "$/doc", "latency/doc", "disagreement", "items/doc",
+    "judge-agreement",
+]  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -69,6 +72,8 @@ def format_table(rows: list[dict]) -> str:
                 "–" if row["cost_per_doc"] is None else f"${row['cost_per_doc']:.4f}",
                 "–" if row["latency_ms_per_doc"] is None else f"{row['latency_ms_per_doc']} ms",
                 _share(row["disagreement_rate"]),
+                _share(row.get("review_items_per_doc")),
+                _share(row.get("reviewer_agreed_with_judge")),
             ]
         )
     widths = [max(len(line[index]) for line in lines) for index in range(len(COLUMNS))]

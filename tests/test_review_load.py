@@ -1,0 +1,51 @@
+"""Review load as a team lead reads it: items per document, how often reviewers
+agreed with the judge, and what other thresholds would have queued or missed."""
+
+from django.urls import reverse
+
+from orchestrator.models import Pipeline
+from review.load import expected_items_per_document, measure
+from review.models import Decision
+from tests.test_review import LIABILITY, PAYMENT, RENEWAL, make_run, position
+
+
+def disputed(kind: str, evidence: str, severity: str, confidence: float, is_issue: bool, queued: bool) -> dict:
+    a = position(kind, kind, evidence, severity=severity)
+    judge = {"key": f"{kind}:1", "is_issue": is_issue, "recommendation": "accept_a" if is_issue else "accept_b",
+             "confidence": confidence, "criteria": [], "rationale": ""}  # fmt: skip
+    return {**a, "key": f"{kind}:1", "status": "disputed", "flagged_by": ["a"], "a": a, "b": None, "judge": judge,
+            "is_issue": is_issue,
+            "review": {"reason": "disagreement", "item_id": None, "decision": None} if queued else None}  # fmt: skip
+
+
+def test_load_figures_and_the_policy_simulator(reviewer, client_for, analyst):
+    # Document 1: a confident low-severity settlement (not queued) and an unsure one (queued, then confirmed).
+    first = make_run(
+        [
+            disputed("payment_terms", PAYMENT, "low", 0.9, False, queued=False),
+            disputed("auto_renewal", RENEWAL, "low", 0.6, True, queued=True),
+        ]
+    )
+    # Document 2: a high-severity dispute the judge dismissed; the reviewer agrees.
+    second = make_run([disputed("liability", LIABILITY, "high", 0.9, False, queued=True)])
+    first.review_items.get().decide(reviewer, Decision.Choice.STANDS)
+    second.review_items.get().decide(reviewer, Decision.Choice.NOT_ISSUE)
+
+    pipeline = Pipeline.objects.get(slug="contract-debate")
+    load = measure(pipeline)
+    assert (load.documents, load.items, load.items_per_document) == (2, 2, 1.0)
+    assert (load.decided_with_judge, load.agreement_share) == (2, 1.0)
+    table = {row.threshold: (row.items_per_document, row.missed) for row in load.simulation}
+    assert [row.threshold for row in load.simulation] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert table[0.5] == (0.5, 1)  # both low-severity disputes settled: the confirmed renewal missed
+    assert table[0.8] == (1.0, 0)  # the default
+    assert table[0.95] == (1.5, 0)  # every dispute queued
+    assert expected_items_per_document(pipeline) == 1.0
+
+    client = client_for(analyst)
+    dashboard = client.get(reverse("insights:dashboard")).text
+    assert 'data-testid="items-per-document">1.00<' in dashboard
+    assert 'data-testid="agreement-share">100 %<' in dashboard
+    assert 'data-testid="policy-simulator"' in dashboard
+    page = client.get(pipeline.get_absolute_url()).text
+    assert 'data-testid="expected-items">1.00' in page
