@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 # Each module measures one area; run() returns {"section": {"figure": value}}.
-MODULES = ["bench.patterns", "bench.pages", "bench.export"]
+MODULES = ["bench.patterns", "bench.pages", "bench.export", "bench.claude"]
 
 
 def machine() -> dict:

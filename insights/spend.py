@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -82,4 +82,17 @@ def overview(now: datetime | None = None) -> dict:
         "total": sum((row["cost"] for row in monthly), Decimal(0)),
         "pipelines": by_pipeline(months),
         "this_month": months[-1],
+        "unpriced": unpriced(months[0]),
     }
+
+
+def unpriced(since: datetime) -> list[dict]:
+    """Models that answered calls but have no price row: those calls are in no
+    figure on this page, so it says how many there were (engine._add_usage flags them)."""
+    rows = (
+        Step.objects.filter(queued_at__gte=since, price__unpriced=True)
+        .values("price__model")
+        .annotate(calls=Count("id"))
+        .order_by("price__model")
+    )
+    return [{"model": row["price__model"], "calls": row["calls"]} for row in rows]

@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 import django_rq
 from django.conf import settings
@@ -19,6 +20,7 @@ from documents.models import Document
 
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
+from .llm.prices import cache_saving
 from .models import Pipeline, Run, Step
 from .patterns import StepState, chain
 from .runs import export, trace
@@ -85,6 +87,12 @@ def run_detail(request, run_id: int):
         "diff": diff_results(run.replay_of.result, result) if run.replay_of and run.is_finished else None,
         "items": {item.finding_key: item for item in run.review_items.all()},
         "stand_in": run.pipeline.uses_stand_in(),
+        # What the prompt cache saved this run's own steps, and models met with no price.
+        "cache_saving": sum(
+            (cache_saving(s.price, s.cache_read_tokens, s.cache_write_tokens) for s in steps if not s.copied_from_id),
+            Decimal(0),
+        ),
+        "unpriced": sorted({s.price["model"] for s in steps if s.price and s.price.get("unpriced")}),
     }
     if request.htmx:
         return render(request, "orchestrator/run.html#run-live", context)
