@@ -218,7 +218,9 @@ def test_the_document_goes_first_and_is_cached_only_when_it_reaches_the_minimum(
     assert min_cacheable_tokens("claude-sonnet-4-5") == 1024 < min_cacheable_tokens("claude-haiku-4-5")
 
 
-def test_a_debate_on_claude_sends_its_document_first_and_cached(db, api, make_document, debate_pipeline):
+def test_a_debate_on_claude_sends_its_document_first_and_cached(
+    db, api, make_document, debate_pipeline, client_for, analyst
+):
     Agent.objects.filter(pipelineslot__pipeline=debate_pipeline).update(provider="anthropic", model="claude-sonnet-4-5")
     api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_creation_input_tokens=4600))
     api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_read_input_tokens=4600))
@@ -236,3 +238,24 @@ def test_a_debate_on_claude_sends_its_document_first_and_cached(db, api, make_do
     assert first["system"][1]["text"] != second["system"][1]["text"]  # each advocate's own instructions
     b = run.steps.get(key="advocate:b")
     assert b.cache_read_tokens == 4600
+    # Sonnet 4.5: A wrote 4,600 tokens at $3.75 instead of $3, B read them at $0.30 instead of $3.
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert "the prompt cache saved $0.0090" in page
+
+
+def test_the_estimator_expects_the_document_from_the_cache(db, settings):
+    from insights.estimate import estimate_pipeline, size_from_pages
+    from orchestrator.models import Pipeline
+
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-key"
+    settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9"  # no token counts: estimated
+    seed_all(password="x")
+    debate = Pipeline.objects.get(slug="contract-debate-claude")
+
+    contract = estimate_pipeline(debate, size_from_pages(12))  # 7,200 tokens: over Haiku's 4,096
+    by_slot = {slot.slot: slot for slot in contract.slots}
+    assert (by_slot["advocate_a"].cache_write_tokens, by_slot["advocate_b"].cache_read_tokens) == (7200, 7200)
+    assert by_slot["judge"].cache_read_tokens == 0  # alone on its model
+    assert 0.3 < contract.cache_share < 0.35
+    uncached = estimate_pipeline(debate, size_from_pages(1))  # too short to cache
+    assert uncached.cache_share == 0
