@@ -8,6 +8,7 @@ import json
 import anthropic
 import openai
 import pytest
+from django.urls import reverse
 
 from orchestrator import engine
 from orchestrator.demo.seed import seed_all
@@ -241,6 +242,9 @@ def test_a_debate_on_claude_sends_its_document_first_and_cached(
     # Sonnet 4.5: A wrote 4,600 tokens at $3.75 instead of $3, B read them at $0.30 instead of $3.
     page = client_for(analyst).get(run.get_absolute_url()).content.decode()
     assert "the prompt cache saved $0.0090" in page
+    assert "cache 4,600 read · 0 written" in page and "cache 0 read · 4,600 written" in page
+    trace = client_for(analyst).get(reverse("orchestrator:trace", args=[run.pk])).content.decode()
+    assert "cache 4600 read, 0 written" in trace
 
 
 def test_the_estimator_expects_the_document_from_the_cache(db, settings):
