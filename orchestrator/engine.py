@@ -108,7 +108,8 @@ def advance(run_id: int) -> None:
                 outcome.planned, error=f"Pipeline {run.pipeline.slug} has nothing in slot {unfilled[0]!r}"
             )
         run.steps_planned = max(outcome.planned, len(steps))
-        run.steps_done = sum(step.is_finished for step in steps.values())
+        # Totals and progress are the sum of the steps at every step's finish, not only the run's.
+        _count_steps(run)
         if run.started_at is None:
             run.started_at = timezone.now()
         if outcome.error:
@@ -121,11 +122,11 @@ def advance(run_id: int) -> None:
             else:
                 # Steps still in flight are being paid for: the last of them to finish
                 # advances the run again and stops it with its cost counted.
-                run.save(update_fields=["steps_planned", "steps_done", "started_at"])
+                run.save(update_fields=["steps_planned", "steps_done", "started_at", *_TOTAL_FIELDS])
         else:
             run.status = Run.Status.RUNNING if steps or outcome.schedule else run.status
             children = _schedule(run, outcome, slots, steps)
-            run.save(update_fields=["status", "steps_planned", "steps_done", "started_at"])
+            run.save(update_fields=["status", "steps_planned", "steps_done", "started_at", *_TOTAL_FIELDS])
             # Only once this run's row is saved: a child run that finishes at once advances this run again.
             for step, pipeline in children:
                 _start_child_run(run, step, pipeline)
