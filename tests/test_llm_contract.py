@@ -223,8 +223,9 @@ def test_a_debate_on_claude_sends_its_document_first_and_cached(
     db, api, make_document, debate_pipeline, client_for, analyst
 ):
     Agent.objects.filter(pipelineslot__pipeline=debate_pipeline).update(provider="anthropic", model="claude-sonnet-4-5")
-    api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_creation_input_tokens=4600))
-    api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_read_input_tokens=4600))
+    sonnet = {"model": "claude-sonnet-4-5"}
+    api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_creation_input_tokens=4600, **sonnet))
+    api.enqueue(message_body(json.dumps({"findings": [FINDING]}), cache_read_input_tokens=4600, **sonnet))
 
     run = engine.start_run(make_document(LONG_DOCUMENT), debate_pipeline)
     for key in ("advocate:a", "advocate:b"):
