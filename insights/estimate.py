@@ -22,7 +22,7 @@ from django.db.models.functions import Length
 from documents.models import Document
 from orchestrator import patterns
 from orchestrator.engine import render
-from orchestrator.llm import ProviderError, Request, Usage, estimate_tokens
+from orchestrator.llm import ProviderError, Request, Usage, estimate_tokens, stable_layout
 from orchestrator.llm.prices import Price
 from orchestrator.models import Agent, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from orchestrator.patterns import Call
@@ -70,6 +70,10 @@ class SlotEstimate:
     output_basis: str
     latency_ms: int | None  # one call's median (a held pipeline: its expected latency)
     output_kind: str = "history"  # "history" or "max_tokens"; a held pipeline names its estimate
+    # Of input_tokens, those expected to be read from and written to the prompt
+    # cache (the document, shared by the calls on one Claude model): see _cached_calls.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass
@@ -125,6 +129,15 @@ class Estimate:
     @property
     def monthly_p90(self) -> Decimal:
         return self.cost_p90 * self.volume
+
+    @property
+    def cache_read_tokens(self) -> int:
+        return sum(slot.cache_read_tokens for slot in self.slots)
+
+    @property
+    def cache_share(self) -> float:
+        """The share of input tokens expected to be read from the prompt cache."""
+        return self.cache_read_tokens / self.input_tokens if self.input_tokens else 0.0
 
     @property
     def unpriced(self) -> list[str]:
@@ -253,11 +266,12 @@ def estimate_pipeline(
         for call in wave:
             calls.setdefault(call.slot, []).append(call)
 
+    cached = _cached_calls(waves, slots, size)
     estimates: dict[str, SlotEstimate] = {}
     for name, slot_calls in calls.items():
         slot = slots[name]
         if slot.agent is not None:
-            estimates[name] = _agent_estimate(slot, slot_calls, size, criteria, prices, counted)
+            estimates[name] = _agent_estimate(slot, slot_calls, size, criteria, prices, counted, cached.get(name))
         elif depth < patterns.MAX_NESTING:
             held = estimate_pipeline(slot.subpipeline, size, volume, prices=prices, counted=counted, depth=depth + 1)
             estimates[name] = _held_estimate(slot, len(slot_calls), held)
@@ -265,6 +279,9 @@ def estimate_pipeline(
     latency_ms, latency_basis = _latency(pipeline, waves, estimates, list(slots.values()))
     shape = patterns.PATTERNS.get(pipeline.pattern)
     notes = [shape.WAVES_NOTE] if shape and shape.WAVES_NOTE else []
+    if cached:
+        notes.append("cache: the document is written to the prompt cache by the first call on each Claude model "
+                     "and read back by the others")  # fmt: skip
     return Estimate(
         pipeline=pipeline,
         size=size,
@@ -277,6 +294,33 @@ def estimate_pipeline(
     )
 
 
+def _cached_calls(waves: list[list[Call]], slots: dict[str, PipelineSlot], size: Size) -> dict[str, tuple[int, int]]:
+    """(reads, writes) of the prompt cache by slot, in tokens, as the Anthropic
+    provider lays prompts out (anthropic.message_params): the document goes
+    first and is cached when a second call on the same model reads it and it
+    reaches that model's minimum. The first such call writes it, the others read it."""
+    from orchestrator.llm.anthropic import min_cacheable_tokens
+
+    by_model: dict[str, list[str]] = {}
+    for wave in waves:
+        for call in wave:
+            agent = slots[call.slot].agent
+            prompt = agent.prompt_for(call.prompt).active if agent else None
+            if agent is None or agent.provider_name() != "anthropic" or prompt is None:
+                continue
+            if "{document}" in prompt.template and stable_layout(prompt.template, {"document": ""})[0]:
+                by_model.setdefault(agent.model, []).append(call.slot)
+    document = size.tokens
+    cached: dict[str, tuple[int, int]] = {}
+    for model, readers in by_model.items():
+        if len(readers) < 2 or document < min_cacheable_tokens(model):
+            continue
+        for index, name in enumerate(readers):
+            reads, writes = cached.get(name, (0, 0))
+            cached[name] = (reads + document, writes) if index else (reads, writes + document)
+    return cached
+
+
 def _agent_estimate(
     slot: PipelineSlot,
     calls: list[Call],
@@ -284,6 +328,7 @@ def _agent_estimate(
     criteria: list,
     prices: dict[str, Price],
     counted: dict,
+    cached: tuple[int, int] | None = None,
 ) -> SlotEstimate:
     agent = slot.agent
     input_tokens, input_basis = 0, ""
@@ -293,6 +338,13 @@ def _agent_estimate(
     p50, p90, output_kind, output_basis = output_tokens_per_call(agent)
     price = prices.get(agent.model)
     n = len(calls)
+    reads, writes = cached or (0, 0)
+    uncached = max(0, input_tokens - reads - writes)
+
+    def cost(output: int) -> Decimal:
+        usage = Usage(input_tokens=uncached, output_tokens=output, cache_read_tokens=reads, cache_write_tokens=writes)
+        return price.cost(usage)
+
     return SlotEstimate(
         slot=slot.name,
         holder=agent.name,
@@ -301,12 +353,14 @@ def _agent_estimate(
         input_tokens=input_tokens,
         output_p50=p50 * n,
         output_p90=p90 * n,
-        cost_p50=price.cost(Usage(input_tokens=input_tokens, output_tokens=p50 * n)) if price else None,
-        cost_p90=price.cost(Usage(input_tokens=input_tokens, output_tokens=p90 * n)) if price else None,
+        cost_p50=cost(p50 * n) if price else None,
+        cost_p90=cost(p90 * n) if price else None,
         input_basis=input_basis,
         output_basis=output_basis,
         latency_ms=median_latency_ms(agent),
         output_kind=output_kind,
+        cache_read_tokens=reads,
+        cache_write_tokens=writes,
     )
 
 
@@ -326,6 +380,8 @@ def _held_estimate(slot: PipelineSlot, times: int, held: Estimate) -> SlotEstima
         output_basis=f"the {held.pipeline.name} pipeline's estimate",
         latency_ms=held.latency_ms,
         output_kind=f"the {held.pipeline.name} estimate",
+        cache_read_tokens=held.cache_read_tokens * times,
+        cache_write_tokens=sum(slot.cache_write_tokens for slot in held.slots) * times,
     )
 
 

@@ -102,4 +102,17 @@ def overview(now: datetime | None = None) -> dict:
         "pipelines": by_pipeline(months),
         "this_month": months[-1],
         "offline": offline_work(months[0]),
+        "unpriced": unpriced(months[0]),
     }
+
+
+def unpriced(since: datetime) -> list[dict]:
+    """Models that answered calls but have no price row: those calls are in no
+    figure on this page, so it says how many there were (engine._add_usage flags them)."""
+    rows = (
+        Step.objects.filter(queued_at__gte=since, price__unpriced=True)
+        .values("price__model")
+        .annotate(calls=Count("id"))
+        .order_by("price__model")
+    )
+    return [{"model": row["price__model"], "calls": row["calls"]} for row in rows]

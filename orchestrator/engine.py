@@ -31,7 +31,7 @@ from review.routing import open_review_items
 
 from . import jobs
 from . import models as signals
-from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
+from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, stable_layout
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
 from .patterns.schemas import output_errors
@@ -88,7 +88,13 @@ def advance(run_id: int) -> None:
     with transaction.atomic():
         # Lock the run row only (of=self), not the pipeline and rubric joined to it.
         run = Run.objects.select_for_update(of=("self",)).select_related("pipeline__rubric__active").get(pk=run_id)
-        if run.is_finished or run.status == Run.Status.HELD:
+        if run.is_finished:
+            # A step that finishes after its run failed or stopped was still paid
+            # for: the run's totals and progress are the sum of its steps again.
+            _count_steps(run)
+            run.save(update_fields=[*_TOTAL_FIELDS, "steps_done"])
+            return
+        if run.status == Run.Status.HELD:
             return
         # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
         steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}
@@ -105,7 +111,8 @@ def advance(run_id: int) -> None:
                 outcome.planned, error=f"Pipeline {run.pipeline.slug} has nothing in slot {unfilled[0]!r}"
             )
         run.steps_planned = max(outcome.planned, len(steps))
-        run.steps_done = sum(step.is_finished for step in steps.values())
+        # Totals and progress are the sum of the steps at every step's finish, not only the run's.
+        _count_steps(run)
         if run.started_at is None:
             run.started_at = timezone.now()
         if outcome.error:
@@ -118,11 +125,11 @@ def advance(run_id: int) -> None:
             else:
                 # Steps still in flight are being paid for: the last of them to finish
                 # advances the run again and stops it with its cost counted.
-                run.save(update_fields=["steps_planned", "steps_done", "started_at"])
+                run.save(update_fields=["steps_planned", "steps_done", "started_at", *_TOTAL_FIELDS])
         else:
             run.status = Run.Status.RUNNING if steps or outcome.schedule else run.status
             children = _schedule(run, outcome, slots, steps)
-            run.save(update_fields=["status", "steps_planned", "steps_done", "started_at"])
+            run.save(update_fields=["status", "steps_planned", "steps_done", "started_at", *_TOTAL_FIELDS])
             # Only once this run's row is saved: a child run that finishes at once advances this run again.
             for step, pipeline in children:
                 _start_child_run(run, step, pipeline)
@@ -252,18 +259,38 @@ def _finish_parent_step(child: Run) -> None:
     advance(step.run_id)
 
 
-def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = "", outcome: Outcome | None = None):
-    # A replay's reused steps were paid for, and timed, in the run they came from.
-    own = [step for step in steps.values() if step.copied_from_id is None]
-    totals = run.steps.filter(copied_from__isnull=True).aggregate(
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cache_read_tokens=Sum("cache_read_tokens"),
-        cache_write_tokens=Sum("cache_write_tokens"),
-        cost=Sum("cost"),
-    )
+_TOTAL_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost")
+
+
+def _count_steps(run: Run) -> None:
+    """Set the run's totals to the sum of its own steps (a replay's reused steps
+    were paid for in the run they came from) and its progress to the steps
+    finished, from the database: the caller saves."""
+    totals = run.steps.filter(copied_from__isnull=True).aggregate(**{field: Sum(field) for field in _TOTAL_FIELDS})
     for field, value in totals.items():
         setattr(run, field, value or 0)
+    run.steps_done = run.steps.filter(status__in=[Step.Status.SUCCEEDED, Step.Status.FAILED]).count()
+
+
+def _cancel_queued(run: Run) -> int:
+    """A run that failed or stopped will not read its queued steps: they are
+    cancelled (failed with a reason, never sent to a model) rather than paid for.
+    Their jobs find them no longer queued and do nothing."""
+    return run.steps.filter(status=Step.Status.QUEUED, agent__isnull=False).update(
+        status=Step.Status.FAILED, error=CANCELLED, finished_at=timezone.now()
+    )
+
+
+# The error of a step cancelled because its run ended before it started.
+CANCELLED = "Cancelled: the run ended before this step started, so it was never sent to a model."
+
+
+def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = "", outcome: Outcome | None = None):
+    if outcome is None:
+        _cancel_queued(run)
+    # A replay's reused steps were paid for, and timed, in the run they came from.
+    own = [step for step in steps.values() if step.copied_from_id is None]
+    _count_steps(run)
     run.critical_path_ms = critical_path_ms(own)
     run.finished_at = timezone.now()
     run.error = error
@@ -396,9 +423,13 @@ def build_request(step: Step) -> Request:
     }
     if agent.uses_knowledge:
         inputs["knowledge"] = [entry.as_input() for entry in KnowledgeEntry.objects.all()]
+    # The document (and rubric) first, as context every agent of the run shares.
+    context, template = stable_layout(version.template, inputs)
     return Request(
         system=version.system,
-        messages=[{"role": "user", "content": render(version.template, inputs) + document.prompt_note()}],
+        messages=[{"role": "user", "content": render(template, inputs) + document.prompt_note()}],
+        context=context,
+        cache_context=bool(context) and _context_read_again(step),
         model=agent.model,
         output_schema=agent.output_schema,
         max_tokens=agent.max_tokens,
@@ -408,6 +439,17 @@ def build_request(step: Step) -> Request:
         profile=agent.profile,
         inputs=inputs,
     )
+
+
+def _context_read_again(step: Step) -> bool:
+    """Whether this step's document is read again on the same model within the
+    run: by another agent of the pipeline on that model, or by this agent's
+    rebuttals. Only then does caching it pay for the dearer cache write."""
+    agent = step.agent
+    if agent.rebuttal_prompt_id or step.prompt_kind == Step.PromptKind.REBUTTAL:
+        return True
+    others = PipelineSlot.objects.filter(pipeline_id=step.run.pipeline_id, agent__model=agent.model)
+    return others.exclude(agent_id=agent.pk).exists()
 
 
 def render(template: str, inputs: dict[str, Any]) -> str:
@@ -462,9 +504,12 @@ def _call_agent(step: Step, request: Request) -> None:
 
 
 def _complete_with_retries(step: Step, provider, request: Request) -> Completion:
+    """One call with its own budget of attempts: the corrective call gets a full
+    budget too, whatever transient errors the first call met."""
     max_attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
+    before = len(step.attempts)
     while True:
-        number = len(step.attempts) + 1
+        number = len(step.attempts) - before + 1
         started = monotonic()
         try:
             completion = provider.complete(request)
@@ -475,7 +520,8 @@ def _complete_with_retries(step: Step, provider, request: Request) -> Completion
             step.save(update_fields=["attempts", "latency_ms"])
             if not isinstance(error, TransientError) or number >= max_attempts:
                 raise
-            sleep(min(error.retry_after or 2 ** (number - 1), 30))
+            # retry-after: 0 means "now", not "back off".
+            sleep(min(error.retry_after if error.retry_after is not None else 2 ** (number - 1), 30))
             continue
         step.record_attempt(completion.latency_ms)
         _add_usage(step, completion)
@@ -494,6 +540,11 @@ def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> No
     if price is not None:
         step.cost += price.cost(usage, batch=batch)
         step.price = {"model": completion.model, **price.as_record(), "batch": batch}
+    elif not getattr(get_provider(step.provider or "offline"), "is_stand_in", False):
+        # Validation refuses unpriced models, but a reply may name another (a new
+        # dated id): its cost is unknown, not zero, and the step and the spend page say so.
+        step.price = {"model": completion.model, "unpriced": True, "batch": batch}
+        log.warning("run=%s step=%s model %s has no price: cost not counted", step.run_id, step.pk, completion.model)
     step.model = completion.model
 
 
@@ -548,6 +599,8 @@ def _request_json(request: Request) -> dict[str, Any]:
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "output_schema": request.output_schema,
+        "context": list(request.context),
+        "cache_context": request.cache_context,
     }
 
 

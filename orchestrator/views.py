@@ -1,4 +1,5 @@
 import json
+from decimal import Decimal
 
 import django_rq
 from django.conf import settings
@@ -20,6 +21,7 @@ from review.load import expected_items_per_document
 
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
+from .llm.prices import cache_saving
 from .models import Pipeline, Run, Step
 from .patterns import StepState, chain, schemas
 from .runs import export, trace
@@ -93,6 +95,12 @@ def run_detail(request, run_id: int):
         "original_label": f"Run {run.replay_of_id}",
         "items": {item.finding_key: item for item in run.review_items.all()},
         "stand_in": run.pipeline.uses_stand_in(),
+        # What the prompt cache saved this run's own steps, and models met with no price.
+        "cache_saving": sum(
+            (cache_saving(s.price, s.cache_read_tokens, s.cache_write_tokens) for s in steps if not s.copied_from_id),
+            Decimal(0),
+        ),
+        "unpriced": sorted({s.price["model"] for s in steps if s.price and s.price.get("unpriced")}),
     }
     if request.htmx:
         return render(request, "orchestrator/run.html#run-live", context)

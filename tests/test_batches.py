@@ -87,7 +87,7 @@ def test_a_debate_in_batch_mode_goes_through_message_batches_at_half_price(
     sent = {item["custom_id"]: item["params"] for item in created.body["requests"]}
     a, b = advocates["advocate:a"], advocates["advocate:b"]
     assert set(sent) == {f"step-{a.pk}", f"step-{b.pk}"}
-    assert sent[f"step-{a.pk}"] == message_params(batches._request(a))
+    assert sent[f"step-{a.pk}"] == message_params(batches._request(a), cache_ttl="1h")
     assert sent[f"step-{a.pk}"]["output_config"]["format"]["type"] == "json_schema"
     assert set(run.steps.values_list("batch_id", flat=True)) == {"msgbatch_1"}
     assert batches.submit_pending() == 0  # nothing left to send

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator import engine
 from orchestrator.llm import PermanentError, Request, TransientError, get_provider
-from orchestrator.llm.anthropic import count_tokens
+from orchestrator.llm.anthropic import api_schema, count_tokens
 from orchestrator.models import Agent, Run, Step
 from orchestrator.patterns.schemas import FINDINGS
 from tests.messages_api import error_body, message_body, messages_api  # noqa: F401 (fixture)
@@ -87,7 +87,7 @@ def test_it_reads_the_1_hour_cache_writes_apart(api):
     assert (usage.cache_write_tokens, usage.cache_write_1h_tokens) == (600, 300)
 
 
-def test_it_sends_the_schema_and_caches_the_system_prompt(api):
+def test_it_sends_the_schema_in_the_apis_subset_and_no_cache_mark_on_a_short_prompt(api):
     api.enqueue(message_body('{"findings": []}'))
 
     _complete()
@@ -95,11 +95,11 @@ def test_it_sends_the_schema_and_caches_the_system_prompt(api):
     [sent] = api.requests
     assert sent.path == "/v1/messages"
     assert sent.headers["authorization"] == "Bearer sk-ant-test-key"
-    assert sent.body["output_config"] == {"format": {"type": "json_schema", "schema": FINDINGS}}
+    assert sent.body["output_config"] == {"format": {"type": "json_schema", "schema": api_schema(FINDINGS)}}
     assert "tool_choice" not in sent.body and "tools" not in sent.body
-    assert sent.body["system"] == [
-        {"type": "text", "text": "You are a careful contract reviewer.", "cache_control": {"type": "ephemeral"}}
-    ]
+    # A 25-word system prompt is far below any model's minimum cacheable length: no breakpoint.
+    assert sent.body["system"] == [{"type": "text", "text": "You are a careful contract reviewer."}]
+    assert api.refused == []
     assert sent.body["model"] == "claude-haiku-4-5"
     assert sent.body["max_tokens"] == 1024
     assert sent.body["messages"] == [{"role": "user", "content": "Review this contract: ..."}]
@@ -132,7 +132,7 @@ def test_it_counts_input_tokens_with_the_same_system_and_schema(api):
     [sent] = api.requests
     assert sent.path == "/v1/messages/count_tokens"
     assert sent.body["system"][0]["text"] == "You are a careful contract reviewer."
-    assert sent.body["output_config"]["format"]["schema"] == FINDINGS
+    assert sent.body["output_config"]["format"]["schema"] == api_schema(FINDINGS)
     assert "max_tokens" not in sent.body
 
 

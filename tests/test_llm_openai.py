@@ -7,6 +7,7 @@ import pytest
 
 from orchestrator import engine
 from orchestrator.llm import PermanentError, Request, TransientError, get_provider
+from orchestrator.llm.openai_compat import strict_schema
 from orchestrator.models import Agent, Step
 from orchestrator.patterns.schemas import FINDINGS
 from tests.openai_api import chat_body, error_body, openai_api  # noqa: F401 (fixture)
@@ -66,7 +67,7 @@ def test_it_sends_the_schema_as_a_strict_response_format(api):
     assert sent.path == "/v1/chat/completions"
     assert sent.body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "advocate", "schema": FINDINGS, "strict": True},
+        "json_schema": {"name": "advocate", "schema": strict_schema(FINDINGS), "strict": True},
     }
     assert sent.body["messages"] == [
         {"role": "system", "content": "You are a careful contract reviewer."},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from config.roles import ADMIN, ANALYST, REVIEWER
-from orchestrator.llm.prices import SEED_PRICES
+from orchestrator.llm.prices import SEED_PRICES, Price
 from orchestrator.models import (
     Agent,
     KnowledgeEntry,
@@ -195,6 +196,84 @@ def seed_prices() -> int:
     return added
 
 
+# --- Claude variants -----------------------------------------------------------------
+
+# The demo pipelines that get a Claude twin when a key is set, in an order where a
+# pipeline a slot holds (the debate inside contract-supervisor) comes first.
+CLAUDE_PIPELINES = ["contract-debate", "document-supervisor", "contract-supervisor", "extraction-chain"]
+CLAUDE_SUFFIX = "-claude"
+# Families from least to most capable. A role needs at least its tier: the judge
+# weighs two advocates against a rubric, and deserves a stronger model than the
+# agents that read and extract; every other role is well served by the smallest.
+TIERS = ["haiku", "sonnet", "opus"]
+ROLE_TIER = {"judge": "sonnet"}
+DEFAULT_TIER = "haiku"
+
+
+def claude_model_for(role: str, prices: dict[str, Price] | None = None) -> str:
+    """The cheapest priced Claude model whose family fits `role` (by input plus
+    output rate), from the price table. Dated ids are left to the aliases."""
+    if prices is None:
+        prices = {row.model: row.as_price() for row in ModelPrice.objects.filter(model__startswith="claude-")}
+    needed = TIERS.index(ROLE_TIER.get(role, DEFAULT_TIER))
+
+    def tier(model: str) -> int:
+        return next((TIERS.index(family) for family in TIERS if f"-{family}" in model), -1)
+
+    fitting = [
+        model
+        for model in prices
+        if model.startswith("claude-") and not re.search(r"-\d{8}$", model) and tier(model) >= needed
+    ]
+    if not fitting:
+        raise ValueError(f"No priced Claude model fits the {role} role: add a Model price row")
+    # Cheapest first; at equal price the smaller family, then the newer-sounding id.
+    return min(fitting, key=lambda m: (prices[m].input_per_mtok + prices[m].output_per_mtok, tier(m), m))
+
+
+def seed_claude_pipelines() -> list[Pipeline]:
+    """A Claude twin of each demo pipeline ("<slug>-claude"): the same prompts,
+    rubric and pattern, every agent copied onto the anthropic provider with the
+    cheapest model that fits its role. The offline pipelines stay, for comparison.
+    Existing twins and their agents are left as an admin edited them."""
+    prices = {row.model: row.as_price() for row in ModelPrice.objects.filter(model__startswith="claude-")}
+    twins = []
+    for slug in CLAUDE_PIPELINES:
+        original = Pipeline.objects.filter(slug=slug).first()
+        if original is None:
+            continue
+        slots = []
+        for slot in original.slots.select_related("agent", "subpipeline").order_by("position", "name"):
+            if slot.subpipeline:
+                slots.append((slot.name, f"pipeline:{slot.subpipeline.slug}{CLAUDE_SUFFIX}"))
+                continue
+            agent = slot.agent
+            twin = Agent.objects.filter(slug=agent.slug + CLAUDE_SUFFIX).first()
+            if twin is None:
+                twin = Agent.objects.get(pk=agent.pk)
+                twin.pk = None
+                twin.slug = agent.slug + CLAUDE_SUFFIX
+                twin.name = f"{agent.name} (Claude)"
+                twin.provider = "anthropic"
+                twin.model = claude_model_for(agent.role, prices)
+                twin.save()
+            slots.append((slot.name, twin.slug))
+        twins.append(
+            _pipeline(
+                slug + CLAUDE_SUFFIX,
+                slots,
+                name=f"{original.name} on Claude",
+                description=f"{original.description} Every agent calls Claude (the cheapest model that fits its "
+                "role); the offline pipeline of the same name is kept for comparison.",
+                pattern=original.pattern,
+                rubric=original.rubric,
+                rebuttal_rounds=original.rebuttal_rounds,
+                audit_rate=original.audit_rate,
+            )
+        )
+    return twins
+
+
 @transaction.atomic
 def seed_all(password: str | None = None) -> dict[str, str]:
     seed_groups()
@@ -203,6 +282,9 @@ def seed_all(password: str | None = None) -> dict[str, str]:
     seed_debate_pipeline()
     seed_supervisor_pipelines()
     seed_chain_pipeline()
+    if settings.ANTHROPIC_API_KEY:
+        # With a key, the demo calls Claude too; without one nothing would run them.
+        seed_claude_pipelines()
     return created
 
 

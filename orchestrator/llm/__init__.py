@@ -52,6 +52,38 @@ class Request:
     # advocate's findings, the rubric). Model providers read the messages; the
     # offline provider reads these, since rules cannot read prose.
     inputs: dict[str, Any] = field(default_factory=dict)
+    # Stable text sent before the system prompt, longest-lived first (the document,
+    # then the rubric): the prefix that agents of one run on one model share, so
+    # a provider with prompt caching can cache it once and read it back
+    # (stable_layout builds it; anthropic.message_params marks it).
+    context: tuple[str, ...] = ()
+    # Whether that context is read again on this model within the cache's life
+    # (another agent of the pipeline, a rebuttal, a corrective retry): only then
+    # is writing it to the cache, at 1.25x the input rate, worth paying for.
+    cache_context: bool = False
+
+
+# The document section every demo template ends with; stable_layout lifts it out.
+_DOCUMENT_SECTION = "<document>\n{document}\n</document>"
+_CRITERIA_SECTION = "Rubric criteria:\n{criteria}"
+DOCUMENT_ABOVE = "(The document is given above, between <document> tags.)"
+RUBRIC_ABOVE = "(The rubric criteria are given above.)"
+
+
+def stable_layout(template: str, inputs: dict[str, Any]) -> tuple[tuple[str, ...], str]:
+    """(context, template): the document and the rubric a template quotes, lifted
+    out of it into context blocks that go first, and the template left to say
+    "given above". Agents of one run then send an identical prefix (the
+    document) ahead of their own instructions, which a cache can serve; a
+    template without the sections is returned unchanged with no context."""
+    context: list[str] = []
+    if _DOCUMENT_SECTION in template and isinstance(inputs.get("document"), str):
+        context.append("<document>\n" + inputs["document"] + "\n</document>")
+        template = template.replace(_DOCUMENT_SECTION, DOCUMENT_ABOVE)
+    if _CRITERIA_SECTION in template and inputs.get("criteria"):
+        context.append("Rubric criteria:\n" + json.dumps(inputs["criteria"], indent=2, ensure_ascii=False))
+        template = template.replace(_CRITERIA_SECTION, RUBRIC_ABOVE)
+    return tuple(context), template
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The Anthropic provider: one Messages API call through the official SDK, with
-structured output, a cached system prompt, and errors sorted into transient and
+structured output (schemas in the subset the API takes, api_schema), the
+document first and cached when it pays (message_params), and errors sorted into transient and
 permanent for the engine's retry loop. Also counts a request's input tokens for
 the cost estimator, and sends requests through the Message Batches API for runs
 in batch mode (orchestrator.runs.batches)."""
@@ -57,7 +58,10 @@ def submit_batch(requests: dict[str, Request]) -> str:
     try:
         with _client(BATCH_TIMEOUT_S) as client:
             batch = client.messages.batches.create(
-                requests=[{"custom_id": key, "params": message_params(request)} for key, request in requests.items()]
+                requests=[
+                    {"custom_id": key, "params": message_params(request, cache_ttl="1h")}
+                    for key, request in requests.items()
+                ]
             )
     except anthropic.AnthropicError as exc:
         raise _provider_error(exc) from exc
@@ -112,7 +116,89 @@ def _client(timeout_s: float) -> anthropic.Anthropic:
     )
 
 
-def message_params(request: Request) -> dict[str, Any]:
+# The shortest prefix each model will cache, in tokens (Anthropic's prompt caching
+# docs): a cache_control breakpoint below it caches nothing, so none is sent.
+# Longest prefix of the model id wins; unknown models get the largest figure.
+MIN_CACHEABLE_TOKENS = {
+    "claude-haiku-3": 2048,
+    "claude-3-haiku": 2048,
+    "claude-3-5-haiku": 2048,
+    "claude-haiku-4-5": 4096,
+    "claude-haiku": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-7": 2048,
+    "claude-opus": 1024,
+    "claude-sonnet-4-6": 2048,
+    "claude-sonnet": 1024,
+}
+DEFAULT_MIN_CACHEABLE_TOKENS = 4096
+# At most this many cache_control breakpoints in one request.
+MAX_BREAKPOINTS = 4
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The shortest prefix `model` caches, in tokens."""
+    matches = [prefix for prefix in MIN_CACHEABLE_TOKENS if model.startswith(prefix)]
+    return MIN_CACHEABLE_TOKENS[max(matches, key=len)] if matches else DEFAULT_MIN_CACHEABLE_TOKENS
+
+
+def prefix_tokens(text: str) -> int:
+    """A floor on the tokens of `text`: a character count over four. Claude's
+    tokenizer gives English more tokens than that, so a prefix this counts as
+    long enough to cache is long enough."""
+    return len(text) // 4
+
+
+def api_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` in the subset the structured-output endpoint accepts, by the
+    SDK's own transform: every object closed (additionalProperties false),
+    unsupported keywords (minLength, maximum, pattern...) moved into the
+    description, where the model reads them but the API does not enforce them.
+    The engine still checks replies against the full schema and asks for a
+    correction when one of those constraints is broken."""
+    return anthropic.transform_schema(_split_type_lists(schema))
+
+
+# An untyped schema ({}: any JSON value) has no form structured output takes; the
+# scalar types stand for it (the full schema, checked locally, still allows more).
+ANY_SCALAR = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+_TYPING_KEYWORDS = ("type", "anyOf", "oneOf", "allOf", "enum", "const", "$ref")
+
+
+def _split_type_lists(schema: Any) -> Any:
+    """What transform_schema needs before it can read a schema: a JSON Schema
+    type list ("string or null") becomes an anyOf of one schema per type, the
+    constraints on the non-null ones, and an untyped schema an anyOf of scalars."""
+    if not isinstance(schema, dict):
+        return schema
+    split = dict(schema)
+    for key in ("properties", "$defs"):
+        if isinstance(split.get(key), dict):
+            split[key] = {name: _split_type_lists(sub) for name, sub in split[key].items()}
+    if isinstance(split.get("items"), dict):
+        split["items"] = _split_type_lists(split["items"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(split.get(key), list):
+            split[key] = [_split_type_lists(sub) for sub in split[key]]
+    if not any(key in split for key in _TYPING_KEYWORDS):
+        return {"anyOf": ANY_SCALAR, **split}
+    types = split.get("type")
+    if not isinstance(types, list):
+        return split
+    outer = {key: split.pop(key) for key in ("description", "title") if key in split}
+    split.pop("type")
+    variants = [{"type": "null"} if kind == "null" else {"type": kind, **split} for kind in types]
+    return {"anyOf": variants, **outer} if len(variants) > 1 else {**variants[0], **outer}
+
+
+def message_params(request: Request, *, cache_ttl: str = "5m") -> dict[str, Any]:
+    """The Messages API parameters for `request`. The stable context (document,
+    rubric) goes first in the system prompt, then the agent's own instructions;
+    the context carries a cache breakpoint when it is read again on this model
+    (request.cache_context) and reaches the model's minimum cacheable length.
+    Batch mode asks for the 1-hour cache: a batch may take longer than five
+    minutes to reach the next request that reads the prefix."""
     # SDK 2.13 has no `temperature` parameter (the newest models fix sampling
     # themselves), so request.temperature is not sent.
     params: dict[str, Any] = {
@@ -120,12 +206,19 @@ def message_params(request: Request) -> dict[str, Any]:
         "max_tokens": request.max_tokens,
         "messages": request.messages,
     }
+    blocks = [{"type": "text", "text": text} for text in request.context]
+    # The first block (the document) is what every agent of the run shares.
+    shared = request.context[0] if request.context else ""
+    if request.cache_context and shared and prefix_tokens(shared) >= min_cacheable_tokens(request.model):
+        control = {"type": "ephemeral"} if cache_ttl == "5m" else {"type": "ephemeral", "ttl": cache_ttl}
+        blocks[0]["cache_control"] = control
     if request.system:
-        # The system prompt is the same for every document an agent sees: cache it.
-        params["system"] = [{"type": "text", "text": request.system, "cache_control": {"type": "ephemeral"}}]
+        blocks.append({"type": "text", "text": request.system})
+    if blocks:
+        params["system"] = blocks
     if request.output_schema:
         # Not a forced tool: the newest models answer tool_choice any/tool with a 400.
-        params["output_config"] = {"format": {"type": "json_schema", "schema": request.output_schema}}
+        params["output_config"] = {"format": {"type": "json_schema", "schema": api_schema(request.output_schema)}}
     return params
 
 

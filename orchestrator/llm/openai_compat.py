@@ -76,9 +76,74 @@ def _params(request: Request) -> dict[str, Any]:
     if request.output_schema:
         params["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": _schema_name(request), "schema": request.output_schema, "strict": True},
+            "json_schema": {
+                "name": _schema_name(request),
+                "schema": strict_schema(request.output_schema),
+                "strict": True,
+            },
         }
     return params
+
+
+# What strict mode accepts (OpenAI's structured outputs, and the servers that
+# copy it): anything else is moved into the description.
+STRICT_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "description",
+     "title", "$defs", "$ref"}
+)  # fmt: skip
+# Keywords whose values are data, not schemas.
+_DATA_KEYWORDS = frozenset({"enum", "const", "required"})
+
+
+def strict_schema(schema: Any) -> Any:
+    """`schema` in strict mode's subset: every object closed (additionalProperties
+    false) with all its properties required, an optional property made nullable
+    instead, and keywords strict mode does not take (minLength, maximum,
+    pattern...) moved into the description as the Anthropic SDK's transform
+    does. Replies are still checked against the full schema by the engine."""
+    if isinstance(schema, list):
+        return [strict_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict: dict[str, Any] = {}
+    moved: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key not in STRICT_KEYWORDS:
+            moved[key] = value
+        elif key in _DATA_KEYWORDS:
+            strict[key] = value
+        elif key in ("properties", "$defs"):
+            strict[key] = {name: strict_schema(sub) for name, sub in value.items()}
+        elif key == "additionalProperties":
+            continue
+        else:
+            strict[key] = strict_schema(value)
+    if not any(key in strict for key in ("type", "anyOf", "enum", "const", "$ref")):
+        # Any JSON value: strict mode needs a type, so the scalars stand for it.
+        strict["anyOf"] = [{"type": kind} for kind in ("string", "number", "boolean", "null")]
+    if "properties" in strict or strict.get("type") == "object":
+        properties = strict.setdefault("properties", {})
+        optional = [name for name in properties if name not in schema.get("required", [])]
+        for name in optional:
+            properties[name] = _nullable(properties[name])
+        strict["required"] = list(properties)
+        strict["additionalProperties"] = False
+    if moved:
+        note = "{" + ", ".join(f"{key}: {value}" for key, value in moved.items()) + "}"
+        strict["description"] = f"{strict['description']}\n\n{note}" if strict.get("description") else note
+    return strict
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional property as strict mode says it: required, but null allowed."""
+    kind = schema.get("type")
+    if kind == "null" or (isinstance(kind, list) and "null" in kind):
+        return schema
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return {**schema, "type": [*kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
 
 
 def _schema_name(request: Request) -> str:

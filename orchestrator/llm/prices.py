@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import Any
 
 from . import Usage
 
@@ -59,6 +60,21 @@ class Price:
         """The rates as strings, for a step to keep beside its cost: a later price
         change must not rewrite what past steps cost."""
         return {name: str(value) for name, value in asdict(self).items()}
+
+
+def cache_saving(price: dict[str, Any] | None, read_tokens: int, write_tokens: int) -> Decimal:
+    """What the prompt cache saved one step, in dollars, from the rates it was
+    charged at (Step.price): each token read cost the read rate instead of the
+    input rate, each written the write rate (1-hour in batch mode, as the
+    provider asks there) on top of it. Negative when writes were not read back."""
+    if not price or price.get("unpriced") or "input_per_mtok" not in price:
+        return Decimal(0)
+    rate = Decimal(price["input_per_mtok"])
+    write_rate = Decimal(price["cache_write_1h_per_mtok" if price.get("batch") else "cache_write_per_mtok"])
+    saved = read_tokens * (rate - Decimal(price["cache_read_per_mtok"])) - write_tokens * (write_rate - rate)
+    if price.get("batch"):
+        saved *= Decimal(price.get("batch_discount", BATCH_DISCOUNT))
+    return (saved / MILLION).quantize(MICRODOLLAR)
 
 
 def claude(input_per_mtok: str, output_per_mtok: str) -> Price:

@@ -87,4 +87,6 @@ def _request(step: Step) -> Request:
         output_schema=sent["output_schema"],
         max_tokens=sent["max_tokens"],
         temperature=sent["temperature"],
+        context=tuple(sent.get("context") or ()),
+        cache_context=bool(sent.get("cache_context")),
     )

@@ -5,7 +5,8 @@
    QUORUM_DEMO_PASSWORD or a generated one, printed now and kept in
    var/demo-credentials.txt (readable by the owner only).
 3. Seeds model prices, the knowledge base and the demo pipelines (contract-debate,
-   document-supervisor, contract-supervisor, extraction-chain).
+   document-supervisor, contract-supervisor, extraction-chain); with
+   ANTHROPIC_API_KEY set, their Claude twins too (<slug>-claude).
 4. Ingests the sample documents shipped in documents/samples/.
 """
 
