@@ -213,6 +213,13 @@ QUORUM_RETRY_AFTER_CAP_S = envint("QUORUM_RETRY_AFTER_CAP_S", 20)
 QUORUM_OFFLINE_LATENCY = os.environ.get("QUORUM_OFFLINE_LATENCY", "0")
 # The engine's own retry of transient provider errors, on top of the SDK's.
 QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
+# A running step's job writes a heartbeat key this often (TTL 3x): the reaper takes a
+# step whose heartbeat expired for lost, so a killed worker's step is back within ~40 s.
+QUORUM_STEP_HEARTBEAT_S = envint("QUORUM_STEP_HEARTBEAT_S", 5)
+# How many times a step's job may be lost (killed worker, wiped Redis) before it fails.
+QUORUM_STEP_MAX_LOSSES = envint("QUORUM_STEP_MAX_LOSSES", 5)
+# Injected faults for the offline provider (chaos runs): "429:0.1,529:0.05,timeout:0.05,badjson:0.05".
+QUORUM_OFFLINE_FAULTS = os.environ.get("QUORUM_OFFLINE_FAULTS", "")
 
 # Review: how long a claim holds an item, and when an open item is overdue.
 QUORUM_REVIEW_CLAIM_MINUTES = envint("QUORUM_REVIEW_CLAIM_MINUTES", 15)

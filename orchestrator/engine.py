@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
+import uuid
 from decimal import Decimal
 from time import monotonic, sleep
 from typing import Any
@@ -323,6 +325,9 @@ def _execute(step: Step) -> None:
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
     try:
         _call_agent(step, request)
+    except ClaimLost:
+        log.warning("run=%s step=%s key=%s taken over by another execution; stopped", step.run_id, step.pk, step.key)
+        return
     except ProviderError as error:
         _fail(step, str(error))
     except Exception as error:  # noqa: BLE001 - a bug must fail the step visibly, not strand the run
@@ -337,7 +342,9 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     that did. What is about to be asked is written in the same update, so a crash
     mid-call still leaves a trace of it."""
     step.status, step.started_at = status, timezone.now()
-    fields = {"status": step.status, "started_at": step.started_at}
+    _take_claim(step, uuid.uuid4().hex)
+    step.worker = jobs.current_worker()
+    fields = {"status": step.status, "started_at": step.started_at, "claim": step.claim, "worker": step.worker}
     if request is not None:
         step.request = _request_json(request)
         step.prompt_version = step.agent.prompt_for(step.prompt_kind).active
@@ -349,24 +356,73 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     return bool(Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(**fields))
 
 
-def _settle(step: Step) -> None:
+def _settle(step: Step) -> bool:
     """Save the step's outcome and advance its run in one transaction: one durable
-    write per step instead of two. Should advancing fail (a bug), the outcome is
-    still kept, so the model is never called again for a call already made."""
+    write per step instead of two. Only the execution holding the step's claim
+    saves; a duplicate's call is kept as a discarded attempt. Should advancing
+    fail, the outcome is still kept (the model is never called again for a call
+    already made) and keeprunsmoving re-advances the run. True if this one saved."""
+    before = (list(step.attempts), {name: getattr(step, name) for name in _USAGE}, dict(step._fence))
     try:
         with transaction.atomic():
-            step.save(update_fields=_OUTCOME_FIELDS)
+            if not _save_fenced(step, _OUTCOME_FIELDS):
+                log.warning("run=%s step=%s key=%s: another execution holds the step; result discarded",
+                            step.run_id, step.pk, step.key)  # fmt: skip
+                return False
             advance(step.run_id)
+        return True
     except Exception:
-        step.save(update_fields=_OUTCOME_FIELDS)
+        # The transaction rolled back: save again from what the step held before it.
+        step.attempts, usage, step._fence = before
+        for name, value in usage.items():
+            setattr(step, name, value)
+        _save_fenced(step, _OUTCOME_FIELDS)
         raise
 
 
 # What a call changes on its step (the request was written when it was claimed).
 _OUTCOME_FIELDS = [
-    "status", "error", "output", "raw_response", "validation_errors", "attempts", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost", "price", "latency_ms", "model", "finished_at",
+    "status", "error", "output", "raw_response", "validation_errors", "price", "latency_ms", "model", "finished_at",
 ]  # fmt: skip
+# Added to what the row holds, never overwritten: a discarded call's cost is kept too.
+_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost")
+
+
+class ClaimLost(Exception):
+    """This execution no longer holds its step (the reaper gave it to another job)."""
+
+
+def _take_claim(step: Step, token: str) -> None:
+    """Remember what the step held when this execution claimed it: _save_fenced
+    adds only what this execution did on top of the row."""
+    step.claim = token
+    step._fence = {"flushed": len(step.attempts), **{name: getattr(step, name) for name in _USAGE}}
+
+
+def _save_fenced(step: Step, fields: list[str]) -> bool:
+    """Fencing: save `fields` only if this execution still holds the step's claim
+    (a conditional update under the row lock). Its attempts and usage are added
+    to the row's either way; a loser's attempts are marked discarded, with their
+    cost, and it overwrites nothing else. True if this execution holds the claim."""
+    fence = step._fence
+    mine = step.attempts[fence["flushed"] :]
+    delta = {name: getattr(step, name) - fence[name] for name in _USAGE}
+    with transaction.atomic():
+        row = Step.objects.select_for_update().only("claim", "attempts", *_USAGE).get(pk=step.pk)
+        held = bool(step.claim) and row.claim == step.claim
+        if not held:
+            note = f"discarded: another execution holds this step (this call cost {delta['cost']})"
+            mine = [{**attempt, "discarded": True, "note": note} for attempt in mine]
+        attempts = [{**attempt, "number": number} for number, attempt in enumerate([*row.attempts, *mine], 1)]
+        values = {"attempts": attempts, **{name: getattr(row, name) + delta[name] for name in _USAGE}}
+        if held:
+            values |= {name: getattr(step, name) for name in fields}
+        Step.objects.filter(pk=step.pk).update(**values)
+    step.attempts = attempts
+    for name in _USAGE:
+        setattr(step, name, values[name])
+    step._fence = {"flushed": len(attempts), **{name: values[name] for name in _USAGE}}
+    return held
 
 
 def build_request(step: Step) -> Request:
@@ -449,9 +505,13 @@ def _call_agent(step: Step, request: Request) -> None:
 
 
 def _complete_with_retries(step: Step, provider, request: Request) -> Completion:
+    """Call the provider, retrying transient errors (429, 529, timeouts) with jittered
+    exponential backoff. The budget counts only this call's provider attempts: a
+    lost job recorded on the step uses none of it."""
     max_attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
+    number = 0
     while True:
-        number = len(step.attempts) + 1
+        number += 1
         started = monotonic()
         try:
             completion = provider.complete(request)
@@ -459,14 +519,25 @@ def _complete_with_retries(step: Step, provider, request: Request) -> Completion
             latency = int((monotonic() - started) * 1000)
             step.record_attempt(latency, error)
             step.latency_ms = (step.latency_ms or 0) + latency
-            step.save(update_fields=["attempts", "latency_ms"])
+            if not _save_fenced(step, ["latency_ms"]):
+                raise ClaimLost() from error
             if not isinstance(error, TransientError) or number >= max_attempts:
                 raise
-            sleep(min(error.retry_after or 2 ** (number - 1), 30))
+            sleep(backoff_s(number, error.retry_after))
             continue
         step.record_attempt(completion.latency_ms)
         _add_usage(step, completion)
         return completion
+
+
+def backoff_s(number: int, retry_after: float | None = None) -> float:
+    """The wait before retry `number`+1: the provider's retry-after when it gave one,
+    else 1, 2, 4 ... seconds with full jitter (so workers hit by one 429 burst do not
+    retry in step); never more than QUORUM_RETRY_AFTER_CAP_S."""
+    cap = float(settings.QUORUM_RETRY_AFTER_CAP_S)
+    if retry_after:
+        return min(float(retry_after), cap)
+    return min(cap, random.uniform(0.5, 1.0) * 2 ** (number - 1))
 
 
 def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> None:
@@ -489,8 +560,10 @@ def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool
     batch discount, and advance its run. Output that does not match the agent's
     schema fails the step: batch mode makes no corrective retry, which would cost
     another batch round trip of up to a day. False if another poll settled it first."""
-    if not Step.objects.filter(pk=step.pk, status=Step.Status.BATCHED).update(status=Step.Status.RUNNING):
+    token = uuid.uuid4().hex
+    if not Step.objects.filter(pk=step.pk, status=Step.Status.BATCHED).update(status=Step.Status.RUNNING, claim=token):
         return False
+    _take_claim(step, token)
     # The wait for the batch is the step's latency: what the run's critical path is made of.
     waited = int((timezone.now() - step.started_at).total_seconds() * 1000) if step.started_at else 0
     with jobs.step_context(step.run_id, step.pk):
@@ -546,9 +619,10 @@ class LostJob(Exception):
 
 
 def requeue_stuck(now=None) -> list[Step]:
-    """Re-enqueue steps whose job was lost: the job is gone from Redis or failed
-    (a killed worker), or the step has been running longer than its timeout.
-    A step lost three times fails, so a poisoned step cannot loop forever."""
+    """Re-enqueue steps whose job was lost (jobs.is_lost: the job is gone from Redis,
+    or the process running it stopped its heartbeat), never steps only waiting in
+    a queue. A step lost QUORUM_STEP_MAX_LOSSES times fails, so a poisoned step
+    cannot loop forever."""
     now = now or timezone.now()
     requeued = []
     # A step whose slot holds a pipeline has no job: its child run's steps are reaped instead.
@@ -559,19 +633,27 @@ def requeue_stuck(now=None) -> list[Step]:
         if not jobs.is_lost(step, now):
             continue
         lost = sum(attempt.get("error_class") == LostJob.__name__ for attempt in step.attempts) + 1
-        step.record_attempt(0, LostJob(f"job lost while {step.status}; requeued"), at=now)
+        where = f" on worker {step.worker}" if step.status == Step.Status.RUNNING and step.worker else ""
+        step.record_attempt(0, LostJob(f"job lost while {step.status}{where}; requeued"), at=now)
         attempts = step.attempts
-        if lost >= 3:
-            Step.objects.filter(pk=step.pk, status=step.status).update(
-                status=Step.Status.FAILED, attempts=attempts, finished_at=now, error="The step's job was lost 3 times."
+        limit = settings.QUORUM_STEP_MAX_LOSSES
+        if lost >= limit:
+            Step.objects.filter(pk=step.pk, status=step.status, job_id=step.job_id).update(
+                status=Step.Status.FAILED,
+                attempts=attempts,
+                finished_at=now,
+                claim="",
+                error=f"The step's job was lost {limit} times.",
             )
             advance(step.run_id)
             continue
         job_id = jobs.new_job_id()
         with transaction.atomic():
+            # Clearing the claim fences off the lost execution should it still be alive.
             updated = Step.objects.filter(pk=step.pk, status=step.status, job_id=step.job_id).update(
-                status=Step.Status.QUEUED, job_id=job_id, queued_at=now, started_at=None, attempts=attempts
-            )
+                status=Step.Status.QUEUED, job_id=job_id, queued_at=now, started_at=None, attempts=attempts,
+                claim="", worker="",
+            )  # fmt: skip
             if updated:
                 step.job_id, step.status = job_id, Step.Status.QUEUED
                 jobs.enqueue_step_on_commit(step)

@@ -500,6 +500,11 @@ class Step(models.Model):
     price = models.JSONField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     job_id = models.CharField(max_length=100, blank=True)
+    # Fencing: the token the execution that moved the step to running wrote. Only the
+    # holder may save the outcome (a conditional update); a duplicate delivery's call
+    # is recorded as a discarded attempt. `worker` names the RQ worker that holds it.
+    claim = models.CharField(max_length=40, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
     # The Message Batch a batched step's request went into; empty until submitted.
     batch_id = models.CharField(max_length=100, blank=True, db_index=True)
     queued_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,157 @@
+"""Nothing lost, nothing paid twice: loss detection by heartbeat (a backlog is never
+a loss), fencing of duplicate executions, and the reaper that keeps runs moving.
+Real PostgreSQL, Valkey and RQ worker processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import django_rq
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from rq.job import Job, JobStatus
+
+from orchestrator import engine, jobs
+from orchestrator.models import Agent, ModelPrice, Run, Step
+from tests.conftest import database_url
+from tests.test_engine import script_a_debate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(predicate, what: str, every: float = 0.2):
+    """Poll until predicate() is truthy (no upper bound on time: a slow machine only waits longer)."""
+    while not (value := predicate()):
+        time.sleep(every)
+    return value
+
+
+@pytest.fixture
+def slow_worker(queues):
+    """A real RQ worker process whose offline model takes 120 s per call and whose
+    steps heartbeat every second; killed with SIGKILL by the test."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "QUORUM_OFFLINE_LATENCY": "120",
+        "QUORUM_STEP_HEARTBEAT_S": "1",
+    }
+    command = [sys.executable, "manage.py", "rqworker", *settings.RQ_QUEUE_NAMES,
+               "--worker-class", "rq.worker.SimpleWorker"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_a_killed_worker_whose_job_still_reads_started_is_requeued_but_a_slow_live_call_never(
+    make_document, debate_pipeline, slow_worker, settings
+):
+    settings.QUORUM_STEP_HEARTBEAT_S = 1
+    run = engine.start_run(make_document(), debate_pipeline)
+    running = wait_for(lambda: run.steps.filter(status=Step.Status.RUNNING).first(), "a running step")
+    assert running.worker, "the step names the worker that runs it"
+    wait_for(lambda: django_rq.get_connection().exists(jobs.alive_key(running.job_id)), "its heartbeat")
+
+    # A live call, however slow: an hour later by the clock, still not lost.
+    later = timezone.now() + timedelta(hours=1)
+    assert running.pk not in {step.pk for step in engine.requeue_stuck(now=later)}
+    assert Step.objects.get(pk=running.pk).job_id == running.job_id
+
+    os.kill(slow_worker.pid, signal.SIGKILL)
+    slow_worker.wait()
+    job = Job.fetch(running.job_id, connection=django_rq.get_connection())
+    assert job.get_status() == JobStatus.STARTED  # what RQ still says about the dead worker's job
+    # Its heartbeat expires within 3 beats; then the reaper puts the step back in its queue.
+    requeued = wait_for(lambda: [s for s in engine.requeue_stuck() if s.pk == running.pk], "the requeue", every=1)
+    step = Step.objects.get(pk=requeued[0].pk)
+    assert step.status == Step.Status.QUEUED and step.job_id != running.job_id and not step.claim
+    assert step.attempts[-1]["error_class"] == "LostJob" and running.worker in step.attempts[-1]["error"]
+    assert django_rq.get_queue(step.agent.queue).count >= 1
+
+
+def test_a_backlog_longer_than_the_agents_timeout_is_never_taken_for_lost(
+    make_document, debate_pipeline, scripted, run_jobs
+):
+    script_a_debate(scripted, debate_pipeline)
+    Agent.objects.filter(pipelineslot__pipeline=debate_pipeline).update(timeout_s=1)
+    run = engine.start_run(make_document(), debate_pipeline)
+    # The steps have waited in their queues for a day: a backlog, not a loss.
+    for hours in (1, 24):
+        assert engine.requeue_stuck(now=timezone.now() + timedelta(hours=hours)) == []
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.NEEDS_REVIEW
+    assert not any(a["error_class"] == "LostJob" for step in run.steps.all() for a in step.attempts)
+
+
+def test_a_queued_step_whose_job_is_gone_is_requeued(make_document, debate_pipeline, scripted, run_jobs):
+    script_a_debate(scripted, debate_pipeline)
+    run = engine.start_run(make_document(), debate_pipeline)
+    django_rq.get_queue("advocates").empty()  # a wiped Redis: the jobs are gone
+    requeued = engine.requeue_stuck(now=timezone.now() + timedelta(seconds=30))
+    assert len(requeued) >= 1
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.NEEDS_REVIEW
+
+
+def test_two_executions_of_one_step_racing_save_once_and_both_calls_are_recorded(
+    make_document, debate_pipeline, scripted, queues
+):
+    """The job of a running step vanished, so the reaper gave the step to a second
+    job while the first execution was still calling the model. Both calls return
+    together (a barrier): only the holder of the claim saves; the other call is
+    recorded as a discarded attempt with its cost, and overwrites nothing."""
+    script_a_debate(scripted, debate_pipeline)
+    second_reply = {"findings": []}
+    scripted.enqueue("advocate:thorough", [second_reply])  # for the second execution
+    scripted.release_together(2)
+    run = engine.start_run(make_document(), debate_pipeline)
+    step = run.steps.get(key="advocate:a")
+    ModelPrice.objects.update_or_create(
+        model=step.agent.model,
+        defaults={"input_per_mtok": Decimal(3), "output_per_mtok": Decimal(15), "cache_write_per_mtok": Decimal(0),
+                  "cache_read_per_mtok": Decimal(0)},
+    )  # fmt: skip
+    errors = []
+
+    def execute() -> None:
+        try:
+            engine.execute_step(step.pk)
+        except Exception as error:  # noqa: BLE001 - returned to the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=execute)
+    first.start()
+    wait_for(lambda: len(scripted.history("advocate:thorough")) == 1, "the first call in flight")
+    # No heartbeat (it runs outside an RQ job): the reaper takes it for lost.
+    assert step.pk in {s.pk for s in engine.requeue_stuck(now=timezone.now() + timedelta(minutes=5))}
+    second = threading.Thread(target=execute)
+    second.start()
+    first.join()
+    second.join()
+    assert errors == []
+
+    step.refresh_from_db()
+    assert len(scripted.history("advocate:thorough")) == 2  # both calls were made...
+    calls = [a for a in step.attempts if a["error_class"] != "LostJob"]
+    assert len(calls) == 2  # ...and both are on the step's trace
+    discarded = [a for a in calls if a.get("discarded")]
+    assert len(discarded) == 1 and "cost" in discarded[0]["note"]
+    assert step.status == Step.Status.SUCCEEDED
+    # The saved output is the second execution's (it holds the claim), never the first's.
+    assert step.output == second_reply
+    # Both calls were paid for (100 in at $3/M, 50 out at $15/M each), and the step's cost says so.
+    assert step.cost == 2 * Decimal("0.00105")
+    assert step.input_tokens == 200
