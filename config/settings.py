@@ -136,10 +136,18 @@ TEMPLATES = [
 # start under var/ (see config/embedded.py).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if not DATABASE_URL:
+    from config.embedded import running_environ, state_file
+
+    # Beside a running `make run`: use the servers it published under var/.
+    if not os.environ.get("REDIS_URL") and (_running := running_environ()):
+        os.environ.update(_running)
+        DATABASE_URL = _running["DATABASE_URL"]
+if not DATABASE_URL:
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. Start Quorum with `make run` or `make test`, which start "
-        "embedded PostgreSQL and Valkey, or run a command under them with "
-        "`.venv/bin/python -m config.embedded <command>`."
+        "DATABASE_URL is not set, and no `make run` is running here "
+        f"(none published its servers in {state_file()}). Start Quorum with `make run` and run "
+        "commands beside it from a second terminal, or run one with its own embedded servers: "
+        "`.venv/bin/python -m config.embedded .venv/bin/python manage.py <command>`."
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

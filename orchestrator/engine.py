@@ -32,7 +32,7 @@ from django.utils import timezone
 from review.routing import open_review_items
 
 from . import jobs
-from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider
+from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, limits
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
 from .patterns.schemas import output_errors
@@ -79,6 +79,31 @@ def release_held_runs(now=None) -> list[Run]:
                 advance(run.pk)
                 released.append(run)
     return released
+
+
+def readvance_finished_runs() -> list[int]:
+    """Advance again every unfinished run whose steps have all finished: what an
+    advance() that failed (a database error, a bug in a decider) leaves behind.
+    advance() is idempotent under the run lock, so a run another process is
+    advancing right now is only looked at twice. The ids of the runs advanced."""
+    from django.db.models import Count, Q
+
+    open_steps = Count("steps", filter=~Q(steps__status__in=[Step.Status.SUCCEEDED, Step.Status.FAILED]))
+    stuck = (
+        Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING])
+        .annotate(open_steps=open_steps, all_steps=Count("steps"))
+        .filter(open_steps=0, all_steps__gt=0)
+        .values_list("pk", flat=True)
+    )
+    advanced = []
+    for run_id in list(stuck):
+        try:
+            advance(run_id)
+        except Exception:
+            log.exception("run=%s could not be re-advanced", run_id)
+            continue
+        advanced.append(run_id)
+    return advanced
 
 
 def advance(run_id: int) -> None:
@@ -218,10 +243,20 @@ def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
         advance(run.pk)
         return
     step.save(update_fields=["status", "started_at"])
+    # The child spends on its own pipeline's budget: held while that is spent
+    # (release_held_runs starts it later, and the parent step waits for it).
+    held = pipeline.is_over_monthly_budget()
     child = Run.objects.create(
-        document_id=run.document_id, pipeline=pipeline, created_by_id=run.created_by_id, parent_step=step
+        document_id=run.document_id,
+        pipeline=pipeline,
+        created_by_id=run.created_by_id,
+        parent_step=step,
+        status=Run.Status.HELD if held else Run.Status.QUEUED,
     )
-    advance(child.pk)
+    if held:
+        log.info("run=%s held: pipeline %s has spent its monthly budget", child.pk, pipeline.slug)
+    else:
+        advance(child.pk)
 
 
 def _finish_parent_step(child: Run) -> None:
@@ -266,13 +301,62 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     if outcome is not None:
         run.result = outcome.result
         run.save()
-        # The pattern marked the findings a human must see; file them in the inbox.
-        status = Run.Status.NEEDS_REVIEW if open_review_items(run) else Run.Status.DONE
+        # The pattern marked the findings a human must see; file them in the inbox. A run
+        # holding a nested run whose findings await review awaits that review too.
+        own_items = open_review_items(run)
+        status = Run.Status.NEEDS_REVIEW if own_items or _children_in_review(run) else Run.Status.DONE
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)
     if run.parent_step_id:
         _finish_parent_step(run)
+
+
+def _children_in_review(run: Run) -> bool:
+    return Run.objects.filter(parent_step__run=run, status=Run.Status.NEEDS_REVIEW).exists()
+
+
+def fold_back_review(child: Run) -> None:
+    """Reviewers settled a nested run's findings (review.finalise): give its parent
+    step the settled result and put each settled finding in place of the machine's
+    wherever the parent's result carries it (a Supervisor's fields, a Chain's
+    record), so the parent's result, status, run page and CSVs show the decisions.
+    The parent is reviewed once every nested run's review and its own are done;
+    then its own parent in turn."""
+    from review.models import ReviewItem
+
+    if not child.parent_step_id:
+        return
+    settled = {f["key"]: f for f in (child.result or {}).get("findings", []) if isinstance(f, dict) and "key" in f}
+    with transaction.atomic():
+        step = Step.objects.select_for_update().get(pk=child.parent_step_id)
+        if step.status != Step.Status.SUCCEEDED:
+            return
+        Step.objects.filter(pk=step.pk).update(output=child.result)
+        parent = Run.objects.select_for_update().get(pk=step.run_id)
+        if parent.status not in (Run.Status.NEEDS_REVIEW, Run.Status.DONE, Run.Status.REVIEWED):
+            return  # still running (its next advance reads the new output) or failed
+        parent.result = _swap_findings(parent.result, settled)
+        pending = _children_in_review(parent) or any(
+            item.status != ReviewItem.Status.RESOLVED for item in parent.review_items.all()
+        )
+        parent.status = Run.Status.NEEDS_REVIEW if pending else Run.Status.REVIEWED
+        parent.save(update_fields=["result", "status"])
+    if not pending:
+        fold_back_review(parent)
+
+
+def _swap_findings(value: Any, settled: dict[str, dict]) -> Any:
+    if isinstance(value, dict):
+        return {key: _swap_findings(item, settled) for key, item in value.items()}
+    if isinstance(value, list):
+        return [
+            settled[item["key"]]
+            if isinstance(item, dict) and item.get("key") in settled and "evidence" in item
+            else _swap_findings(item, settled)
+            for item in value
+        ]
+    return value
 
 
 def critical_path_ms(steps) -> int:
@@ -320,9 +404,18 @@ def _execute(step: Step) -> None:
         if _claim(step, request, status=Step.Status.BATCHED):
             log.info("run=%s step=%s key=%s batched", step.run_id, step.pk, step.key)
         return
+    # The provider's rate limit, shared by all workers: over it, the step goes back to
+    # its queue with a delay instead of holding this worker.
+    lease = limits.try_acquire(step.agent.provider_name(), request.model, limits.estimate_tokens(request),
+                               lease_s=request.timeout_s + 30)  # fmt: skip
+    if not isinstance(lease, limits.Lease):
+        _defer(step, lease)
+        return
     if not _claim(step, request):
+        lease.release()
         return  # another delivery of this step's job got there first
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
+    step._lease, step._lease_fresh = lease, True
     try:
         _call_agent(step, request)
     except ClaimLost:
@@ -333,8 +426,38 @@ def _execute(step: Step) -> None:
     except Exception as error:  # noqa: BLE001 - a bug must fail the step visibly, not strand the run
         log.exception("run=%s step=%s crashed", step.run_id, step.pk)
         _fail(step, f"Internal error: {error!r}")
+    finally:
+        step._lease.release()
     log.info("run=%s step=%s key=%s %s", step.run_id, step.pk, step.key, step.status)
     _settle(step)
+
+
+def _defer(step: Step, wait_s: float) -> None:
+    """Put a queued step back in its queue to run in `wait_s` (jittered, so the
+    steps deferred together do not all come back at once), under a new job id."""
+    delay = wait_s * random.uniform(1.0, 1.5)
+    job_id = jobs.new_job_id()
+    if Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED, job_id=step.job_id).update(job_id=job_id):
+        log.info("run=%s step=%s key=%s over its rate limit; back in %.1fs", step.run_id, step.pk, step.key, delay)
+        jobs.enqueue_step(step.pk, job_id, step.agent.queue, step.agent.timeout_s, delay_s=delay)
+        limits.count_deferral()
+
+
+def _slot(step: Step, request: Request) -> None:
+    """Hold a rate-limit slot for the next provider call: the first call uses the
+    one taken before the claim; a retry or corrective call takes a new one,
+    waiting in the worker (it holds the step now) at most the retry-after cap a time."""
+    if getattr(step, "_lease_fresh", False):
+        step._lease_fresh = False
+        return
+    if hasattr(step, "_lease"):
+        step._lease.release()
+    while True:
+        got = limits.try_acquire(step.provider, request.model, limits.estimate_tokens(request), request.timeout_s + 30)
+        if isinstance(got, limits.Lease):
+            step._lease = got
+            return
+        sleep(min(got, float(settings.QUORUM_RETRY_AFTER_CAP_S)))
 
 
 def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNING) -> bool:
@@ -512,6 +635,7 @@ def _complete_with_retries(step: Step, provider, request: Request) -> Completion
     number = 0
     while True:
         number += 1
+        _slot(step, request)
         started = monotonic()
         try:
             completion = provider.complete(request)

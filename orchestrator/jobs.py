@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import partial
 
 import django_rq
 from django.conf import settings
@@ -93,10 +94,15 @@ def enqueue_step_on_commit(step) -> None:
     transaction.on_commit(lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s))
 
 
-def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> None:
+def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int, delay_s: float = 0) -> None:
+    """Enqueue a step's job; with `delay_s`, for the workers' scheduler to enqueue
+    then (a step over its provider's rate limit)."""
     try:
         queue = django_rq.get_queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
-        queue.enqueue(
+        enqueue = queue.enqueue
+        if delay_s > 0:
+            enqueue = partial(queue.enqueue_in, timedelta(seconds=delay_s))
+        enqueue(
             execute_step_job,
             step_id,
             job_id=job_id,

@@ -540,3 +540,30 @@ class Step(models.Model):
                 "error": str(error) if error else "",
             },
         ]
+
+
+class ProviderLimit(models.Model):
+    """An admin-set rate limit on one provider's model (blank model: every model of
+    the provider without a limit of its own), shared by every worker on every
+    machine through Redis (orchestrator.llm.limits). A step over it is put back in
+    its queue with a delay instead of holding a worker."""
+
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100, blank=True, help_text="Blank: every model of this provider")
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True, help_text="Calls in flight at once")
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Input plus output tokens, estimated before each call"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="unique_provider_limit")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model or '*'}"
+
+    @classmethod
+    def for_call(cls, provider: str, model: str) -> "ProviderLimit | None":
+        """The limit that applies: the model's own, else the provider-wide one."""
+        found = {limit.model: limit for limit in cls.objects.filter(provider=provider, model__in=[model, ""])}
+        return found.get(model) or found.get("")

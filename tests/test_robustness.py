@@ -155,3 +155,145 @@ def test_two_executions_of_one_step_racing_save_once_and_both_calls_are_recorded
     # Both calls were paid for (100 in at $3/M, 50 out at $15/M each), and the step's cost says so.
     assert step.cost == 2 * Decimal("0.00105")
     assert step.input_tokens == 200
+
+
+def test_the_reaper_survives_a_broken_database_connection_and_re_advances_a_stalled_run(
+    make_document, debate_pipeline, scripted, run_jobs, capsys
+):
+    """Both advocates finished but the run never scheduled its judge (an advance()
+    that failed). The reaper's first pass meets a connection the server has
+    killed (what a PostgreSQL restart does); it logs, goes on, and moves the run."""
+    import psycopg
+    from django.core.management import call_command
+
+    script_a_debate(scripted, debate_pipeline)
+    run = engine.start_run(make_document(), debate_pipeline)
+    for step in run.steps.all():
+        engine.execute_step(step.pk)
+    run.steps.filter(key="judge").delete()  # as if the advance that scheduled it had failed
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
+    queues = [django_rq.get_queue(name) for name in settings.RQ_QUEUE_NAMES]
+    for queue in queues:
+        queue.empty()
+
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    call_command("keeprunsmoving", "--every", "0.01", "--passes", "2")
+    errors = capsys.readouterr().err
+    assert "failed" in errors  # the broken pass said so...
+    assert run.steps.filter(key="judge").count() == 1  # ...and the run moved on all the same
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.NEEDS_REVIEW
+
+
+def test_a_batch_stranded_while_submitting_goes_back_to_pending(make_document, debate_pipeline, queues):
+    from orchestrator.runs import batches
+
+    run = engine.start_run(make_document(), debate_pipeline)
+    stale = f"submitting-{int(time.time()) - 3600}-dead"
+    live = f"submitting-{int(time.time())}-alive"
+    first, second = run.steps.all()[:2]
+    Step.objects.filter(pk=first.pk).update(status=Step.Status.BATCHED, batch_id=stale)
+    Step.objects.filter(pk=second.pk).update(status=Step.Status.BATCHED, batch_id=live)
+    assert batches.recover_submitting() == 1
+    assert Step.objects.get(pk=first.pk).batch_id == ""
+    assert Step.objects.get(pk=second.pk).batch_id == live  # a submit in progress is left alone
+
+
+@pytest.fixture
+def nested(make_document, contract_supervisor, scripted, run_jobs):
+    """contract-supervisor on a contract; its nested debate answers from the script
+    and files two disputes (non_compete:1, payment_terms:1)."""
+    from orchestrator.demo.documents import CONTRACT
+    from orchestrator.models import Pipeline
+
+    script_a_debate(scripted, Pipeline.objects.get(slug="contract-debate"))
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), contract_supervisor)
+    run_jobs()
+    run.refresh_from_db()
+    return run
+
+
+def test_decisions_on_a_nested_debate_finalise_the_parent_run(nested, reviewer, client_for, analyst):
+    child = nested.steps.get(key="specialist:clauses").child_run
+    assert nested.status == Run.Status.NEEDS_REVIEW  # waiting for the nested debate's reviewers
+    items = {item.finding_key: item for item in child.review_items.all()}
+    items["non_compete:1"].decide(reviewer, "not_issue", "Carve-out in clause 12.")
+    nested.refresh_from_db()
+    assert nested.status == Run.Status.NEEDS_REVIEW  # one of two decided
+    items["payment_terms:1"].decide(reviewer, "confirm")
+
+    nested.refresh_from_db()
+    assert nested.status == Run.Status.REVIEWED
+    findings = {f["key"]: f for f in nested.result["fields"]["findings"]}
+    assert findings["non_compete:1"]["is_issue"] is False
+    assert findings["non_compete:1"]["review"]["decision"]["note"] == "Carve-out in clause 12."
+    assert findings["payment_terms:1"]["is_issue"] is True
+    assert nested.steps.get(key="specialist:clauses").output == Run.objects.get(pk=child.pk).result
+
+    client = client_for(analyst)
+    page = client.get(f"/runs/{nested.pk}/").content.decode()
+    assert "Carve-out in clause 12." in page or "Reviewed" in page
+    csv = b"".join(client.get("/runs/export.csv").streaming_content).decode()
+    row = next(line for line in csv.splitlines() if line.startswith(f"{nested.pk},"))
+    assert "reviewed" in row
+
+
+def _spend(pipeline, make_document, cost: str) -> None:
+    run = Run.objects.create(document=make_document(), pipeline=pipeline, status=Run.Status.DONE)
+    Step.objects.create(run=run, key="advocate:a", slot="advocate_a", status=Step.Status.SUCCEEDED, cost=cost)
+
+
+def test_a_replay_is_held_while_its_pipelines_monthly_budget_is_spent(
+    make_document, debate_pipeline, scripted, run_jobs
+):
+    from orchestrator.models import Pipeline
+    from orchestrator.runs.replay import replay_from
+
+    script_a_debate(scripted, debate_pipeline)
+    original = engine.start_run(make_document(), debate_pipeline)
+    run_jobs()
+    debate_pipeline.monthly_budget = Decimal("1.00")
+    debate_pipeline.save()
+    _spend(debate_pipeline, make_document, "1.00")
+
+    replay = replay_from(original.steps.get(key="judge"))
+    assert replay.status == Run.Status.HELD
+    assert not replay.steps.filter(copied_from__isnull=True).exists()  # nothing new was called
+
+    Pipeline.objects.filter(pk=debate_pipeline.pk).update(monthly_budget=None)
+    scripted.enqueue("judge", [{"verdicts": []}])
+    assert [run.pk for run in engine.release_held_runs()] == [replay.pk]
+    run_jobs()
+    replay.refresh_from_db()
+    assert replay.is_finished and replay.status != Run.Status.FAILED
+
+
+def test_a_nested_run_is_held_while_its_pipelines_monthly_budget_is_spent(
+    make_document, contract_supervisor, scripted, run_jobs
+):
+    from orchestrator.demo.documents import CONTRACT
+    from orchestrator.models import Pipeline
+
+    debate = Pipeline.objects.get(slug="contract-debate")
+    script_a_debate(scripted, debate)
+    debate.monthly_budget = Decimal("1.00")
+    debate.save()
+    _spend(debate, make_document, "1.00")
+
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), contract_supervisor)
+    run_jobs()
+    child = Run.objects.get(parent_step__run=run)
+    assert child.status == Run.Status.HELD and not child.steps.exists()
+    run.refresh_from_db()
+    assert not run.is_finished  # the parent waits for its held child
+
+    Pipeline.objects.filter(pk=debate.pk).update(monthly_budget=None)
+    engine.release_held_runs()
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.NEEDS_REVIEW  # the nested debate's disputes await review
