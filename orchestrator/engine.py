@@ -780,6 +780,6 @@ def requeue_stuck(now=None) -> list[Step]:
             )  # fmt: skip
             if updated:
                 step.job_id, step.status = job_id, Step.Status.QUEUED
-                jobs.enqueue_step_on_commit(step)
+                jobs.enqueue_step_on_commit(step, at_front=True)
                 requeued.append(step)
     return requeued

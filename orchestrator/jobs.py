@@ -88,18 +88,23 @@ def new_job_id() -> str:
     return f"step-{uuid.uuid4().hex}"
 
 
-def enqueue_step_on_commit(step) -> None:
+def enqueue_step_on_commit(step, at_front: bool = False) -> None:
     """Enqueue after the transaction that created the step commits, so a worker
-    never picks up a step it cannot see yet."""
-    transaction.on_commit(lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s))
+    never picks up a step it cannot see yet. `at_front`: a lost step, which has
+    waited its turn once already, goes ahead of the backlog."""
+    transaction.on_commit(
+        lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s, at_front=at_front)
+    )
 
 
-def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int, delay_s: float = 0) -> None:
+def enqueue_step(
+    step_id: int, job_id: str, queue_name: str, timeout_s: int, delay_s: float = 0, at_front: bool = False
+) -> None:
     """Enqueue a step's job; with `delay_s`, for the workers' scheduler to enqueue
     then (a step over its provider's rate limit)."""
     try:
         queue = django_rq.get_queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
-        enqueue = queue.enqueue
+        enqueue = partial(queue.enqueue, at_front=at_front)
         if delay_s > 0:
             enqueue = partial(queue.enqueue_in, timedelta(seconds=delay_s))
         enqueue(

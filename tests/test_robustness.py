@@ -297,3 +297,47 @@ def test_a_nested_run_is_held_while_its_pipelines_monthly_budget_is_spent(
     run_jobs()
     run.refresh_from_db()
     assert run.status == Run.Status.NEEDS_REVIEW  # the nested debate's disputes await review
+
+
+def test_lost_jobs_do_not_use_the_retry_budget_of_provider_errors(
+    make_document, debate_pipeline, scripted, run_jobs, settings
+):
+    """A step lost twice (two LostJob entries) still gets its full budget of three
+    provider attempts: two 429s, then an answer."""
+    from orchestrator.llm import TransientError
+
+    settings.QUORUM_STEP_MAX_ATTEMPTS = 3
+    settings.QUORUM_RETRY_AFTER_CAP_S = 0  # no waiting between the retries here
+    script_a_debate(scripted, debate_pipeline)
+    scripted.take_over_pipeline(debate_pipeline)
+    run = engine.start_run(make_document(), debate_pipeline)
+    step = run.steps.get(key="advocate:a")
+    django_rq.get_queue("advocates").empty()
+    for _ in range(2):  # lost twice: its job vanished from Redis
+        Step.objects.filter(pk=step.pk).update(queued_at=timezone.now() - timedelta(minutes=1))
+        assert step.pk in {s.pk for s in engine.requeue_stuck()}
+        django_rq.get_queue("advocates").empty()
+    # Its reply comes after two rate-limit answers.
+    from tests.scripted import _PREFIX, _redis
+
+    first = _redis().lpop(_PREFIX + "advocate:thorough")
+    scripted.enqueue("advocate:thorough", [TransientError("HTTP 429", retry_after=0)] * 2)
+    _redis().rpush(_PREFIX + "advocate:thorough", first)
+    engine.execute_step(step.pk)
+    step.refresh_from_db()
+    assert step.status == Step.Status.SUCCEEDED
+    assert [a["error_class"] for a in step.attempts] == ["LostJob", "LostJob", "TransientError", "TransientError", ""]
+
+
+def test_the_offline_provider_injects_the_faults_it_is_told(settings):
+    from orchestrator.llm import Request, TransientError
+    from orchestrator.llm.offline.provider import OfflineProvider, pick_fault
+
+    assert pick_fault("") == ""
+    assert pick_fault("badjson:1") == "badjson"
+    settings.QUORUM_OFFLINE_FAULTS = "429:1"
+    request = Request(system="", messages=[{"role": "user", "content": "x"}], model="m", output_schema=None,
+                      max_tokens=10, temperature=0, timeout_s=5, role="advocate", profile="thorough",
+                      inputs={"document": "x"})  # fmt: skip
+    with pytest.raises(TransientError, match="429"):
+        OfflineProvider().complete(request)
