@@ -244,7 +244,8 @@ def test_decisions_on_a_nested_debate_finalise_the_parent_run(nested, reviewer, 
 
 
 def _spend(pipeline, make_document, cost: str) -> None:
-    run = Run.objects.create(document=make_document(), pipeline=pipeline, status=Run.Status.DONE)
+    spent = make_document(f"What was spent: {cost}.", "spent.txt")
+    run = Run.objects.create(document=spent, pipeline=pipeline, status=Run.Status.DONE)
     Step.objects.create(run=run, key="advocate:a", slot="advocate_a", status=Step.Status.SUCCEEDED, cost=cost)
 
 
