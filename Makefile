@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: run test bench lint chromium tesseract clean
+.PHONY: run test bench chaos lint chromium tesseract clean
 
 $(VENV)/.installed: requirements.txt
 	@if [ -z "$(PYTHON)" ]; then \
@@ -60,6 +60,11 @@ bench: $(VENV)/.installed $(VENV)/.bench-installed tesseract
 	QUORUM_VAR_DIR=$(CURDIR)/var/bench/run HTTPS=false STATIC_MANIFEST=false QUORUM_BENCH_OUT=$(CURDIR)/var/bench/latest.json \
 		SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
 		$(PY) -m config.embedded $(PY) -m bench $(ARGS)
+
+# Not a test either: workers SIGKILLed every 20 s, Valkey and PostgreSQL restarted,
+# provider faults and low rate limits; writes var/bench/chaos.json (at most ~10 min).
+chaos: $(VENV)/.installed
+	QUORUM_VAR_DIR=$(CURDIR)/var/bench/chaos HTTPS=false STATIC_MANIFEST=false $(PY) -m bench.chaos
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

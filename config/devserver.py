@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from config.embedded import BASE_DIR, die_with_parent, services_for
+from config.embedded import BASE_DIR, die_with_parent, publish, services_for, unpublish
 
 MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
 
@@ -60,26 +60,36 @@ def main() -> int:
                 env=environ,
                 preexec_fn=die_with_parent,
             ),  # fmt: skip
-            subprocess.Popen([*MANAGE, "keeprunsmoving", "--every", "30"], env=environ, preexec_fn=die_with_parent),
+            reaper(environ),
             subprocess.Popen(
                 [*MANAGE, "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"],
                 env=environ,
                 preexec_fn=die_with_parent,
             ),
         ]
+        # Commands run from a second terminal (manage.py ingestdocuments ...) find these servers.
+        publish(environ)
         print(
             f"\nQuorum is up after {time.monotonic() - started:.1f}s: http://127.0.0.1:{port}/  "
             f"({workers} workers). Log in with a demo user above. Ctrl-C stops everything.\n",
             flush=True,
         )
         try:
-            while all(child.poll() is None for child in children):
+            while True:
                 time.sleep(0.5)
+                if children[1].poll() is not None:
+                    # The reaper survives errors in its passes; should it die anyway,
+                    # start it again rather than take the whole app down.
+                    print("keeprunsmoving stopped; starting it again.", file=sys.stderr, flush=True)
+                    children[1] = reaper(environ)
+                if any(child.poll() is not None for child in children):
+                    break
             print("A Quorum process stopped; shutting the rest down.", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 0
         finally:
+            unpublish()
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
@@ -101,6 +111,12 @@ def install_secret_key() -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def reaper(environ: dict[str, str]) -> subprocess.Popen:
+    """keeprunsmoving every 10 s: with steps' 5 s heartbeats (3 to expire), a
+    killed worker's step is back in its queue within about 30 s."""
+    return subprocess.Popen([*MANAGE, "keeprunsmoving", "--every", "10"], env=environ, preexec_fn=die_with_parent)
 
 
 def queue_names(environ: dict[str, str]) -> list[str]:

@@ -140,13 +140,60 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def state_file() -> Path:
+    """Where a running `make run` names its servers, for commands run beside it."""
+    return default_dir().parent / "running.json"
+
+
+def publish(environ: dict[str, str]) -> None:
+    """Write the servers' URLs (and this process's id) to state_file(), so a
+    `manage.py` command from a second terminal finds them (running_environ())."""
+    import json
+
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": os.getpid(), "DATABASE_URL": environ["DATABASE_URL"], "REDIS_URL": environ["REDIS_URL"]}
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record))
+    temporary.replace(path)
+
+
+def unpublish() -> None:
+    import json
+
+    path = state_file()
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+def running_environ() -> dict[str, str] | None:
+    """DATABASE_URL and REDIS_URL of the servers a running `make run` published,
+    when that launcher is alive and its Redis answers; else None."""
+    import json
+
+    try:
+        record = json.loads(state_file().read_text())
+        os.kill(int(record["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    redis_url = record.get("REDIS_URL", "")
+    if redis_url.startswith("unix://") and not _answers(Path(redis_url[len("unix://") :].split("?", 1)[0])):
+        return None
+    return {"DATABASE_URL": record["DATABASE_URL"], "REDIS_URL": redis_url}
+
+
 @contextlib.contextmanager
 def services_for(environ: dict[str, str] | None = None):
     """Yield the environment for DATABASE_URL / REDIS_URL, starting the embedded
-    servers only for whichever of them is not already set."""
+    servers only for whichever of them is not already set. When a `make run` is
+    up, its servers are used (running_environ()) rather than refused as in use."""
     environ = dict(os.environ if environ is None else environ)
     if environ.get("DATABASE_URL") and environ.get("REDIS_URL"):
         yield environ
+        return
+    if running := running_environ():
+        yield {**running, **{key: value for key, value in environ.items() if value and key in running}}
         return
     services = EmbeddedServices(default_dir()).start()
     try:

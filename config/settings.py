@@ -171,10 +171,18 @@ TEMPLATES = [
 # start under var/ (see config/embedded.py).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if not DATABASE_URL:
+    from config.embedded import running_environ, state_file
+
+    # Beside a running `make run`: use the servers it published under var/.
+    if not os.environ.get("REDIS_URL") and (_running := running_environ()):
+        os.environ.update(_running)
+        DATABASE_URL = _running["DATABASE_URL"]
+if not DATABASE_URL:
     raise ImproperlyConfigured(
-        "DATABASE_URL is not set. Start Quorum with `make run` or `make test`, which start "
-        "embedded PostgreSQL and Valkey, or run a command under them with "
-        "`.venv/bin/python -m config.embedded <command>`."
+        "DATABASE_URL is not set, and no `make run` is running here "
+        f"(none published its servers in {state_file()}). Start Quorum with `make run` and run "
+        "commands beside it from a second terminal, or run one with its own embedded servers: "
+        "`.venv/bin/python -m config.embedded .venv/bin/python manage.py <command>`."
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -281,6 +289,13 @@ QUORUM_RETRY_AFTER_CAP_S = envint("QUORUM_RETRY_AFTER_CAP_S", 20)
 QUORUM_OFFLINE_LATENCY = os.environ.get("QUORUM_OFFLINE_LATENCY", "0")
 # The engine's own retry of transient provider errors, on top of the SDK's.
 QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
+# A running step's job writes a heartbeat key this often (TTL 3x): the reaper takes a
+# step whose heartbeat expired for lost, so a killed worker's step is back within ~40 s.
+QUORUM_STEP_HEARTBEAT_S = envint("QUORUM_STEP_HEARTBEAT_S", 5)
+# How many times a step's job may be lost (killed worker, wiped Redis) before it fails.
+QUORUM_STEP_MAX_LOSSES = envint("QUORUM_STEP_MAX_LOSSES", 5)
+# Injected faults for the offline provider (chaos runs): "429:0.1,529:0.05,timeout:0.05,badjson:0.05".
+QUORUM_OFFLINE_FAULTS = os.environ.get("QUORUM_OFFLINE_FAULTS", "")
 
 # Review: how long a claim holds an item, and when an open item is overdue.
 QUORUM_REVIEW_CLAIM_MINUTES = envint("QUORUM_REVIEW_CLAIM_MINUTES", 15)

@@ -31,6 +31,7 @@ from .models import (
     PipelineSlot,
     Prompt,
     PromptVersion,
+    ProviderLimit,
     Rubric,
     RubricVersion,
     Run,
@@ -343,3 +344,10 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "cache_read_per_mtok", "batch_discount", "updated_at",
     ]  # fmt: skip
     search_fields = ["model"]
+
+
+@admin.register(ProviderLimit)
+class ProviderLimitAdmin(admin.ModelAdmin):
+    """Rate limits per provider and model, shared by every worker through Redis."""
+
+    list_display = ["provider", "model", "max_concurrent", "requests_per_minute", "tokens_per_minute"]

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
+import uuid
 from decimal import Decimal
 from time import monotonic, sleep
 from typing import Any
@@ -31,7 +33,7 @@ from review.routing import open_review_items
 
 from . import jobs
 from . import models as signals
-from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, stable_layout
+from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, limits, stable_layout
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
 from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
 from .patterns.schemas import output_errors
@@ -80,6 +82,31 @@ def release_held_runs(now=None) -> list[Run]:
                 advance(run.pk)
                 released.append(run)
     return released
+
+
+def readvance_finished_runs() -> list[int]:
+    """Advance again every unfinished run whose steps have all finished: what an
+    advance() that failed (a database error, a bug in a decider) leaves behind.
+    advance() is idempotent under the run lock, so a run another process is
+    advancing right now is only looked at twice. The ids of the runs advanced."""
+    from django.db.models import Count, Q
+
+    open_steps = Count("steps", filter=~Q(steps__status__in=[Step.Status.SUCCEEDED, Step.Status.FAILED]))
+    stuck = (
+        Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.RUNNING])
+        .annotate(open_steps=open_steps, all_steps=Count("steps"))
+        .filter(open_steps=0, all_steps__gt=0)
+        .values_list("pk", flat=True)
+    )
+    advanced = []
+    for run_id in list(stuck):
+        try:
+            advance(run_id)
+        except Exception:
+            log.exception("run=%s could not be re-advanced", run_id)
+            continue
+        advanced.append(run_id)
+    return advanced
 
 
 def advance(run_id: int) -> None:
@@ -229,10 +256,20 @@ def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
         advance(run.pk)
         return
     step.save(update_fields=["status", "started_at"])
+    # The child spends on its own pipeline's budget: held while that is spent
+    # (release_held_runs starts it later, and the parent step waits for it).
+    held = pipeline.is_over_monthly_budget()
     child = Run.objects.create(
-        document_id=run.document_id, pipeline=pipeline, created_by_id=run.created_by_id, parent_step=step
+        document_id=run.document_id,
+        pipeline=pipeline,
+        created_by_id=run.created_by_id,
+        parent_step=step,
+        status=Run.Status.HELD if held else Run.Status.QUEUED,
     )
-    advance(child.pk)
+    if held:
+        log.info("run=%s held: pipeline %s has spent its monthly budget", child.pk, pipeline.slug)
+    else:
+        advance(child.pk)
 
 
 def _finish_parent_step(child: Run) -> None:
@@ -297,14 +334,63 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     if outcome is not None:
         run.result = outcome.result
         run.save()
-        # The pattern marked the findings a human must see; file them in the inbox.
-        status = Run.Status.NEEDS_REVIEW if open_review_items(run) else Run.Status.DONE
+        # The pattern marked the findings a human must see; file them in the inbox. A run
+        # holding a nested run whose findings await review awaits that review too.
+        own_items = open_review_items(run)
+        status = Run.Status.NEEDS_REVIEW if own_items or _children_in_review(run) else Run.Status.DONE
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)
     (signals.run_failed if run.status == Run.Status.FAILED else signals.run_finished).send(Run, run=run)
     if run.parent_step_id:
         _finish_parent_step(run)
+
+
+def _children_in_review(run: Run) -> bool:
+    return Run.objects.filter(parent_step__run=run, status=Run.Status.NEEDS_REVIEW).exists()
+
+
+def fold_back_review(child: Run) -> None:
+    """Reviewers settled a nested run's findings (review.finalise): give its parent
+    step the settled result and put each settled finding in place of the machine's
+    wherever the parent's result carries it (a Supervisor's fields, a Chain's
+    record), so the parent's result, status, run page and CSVs show the decisions.
+    The parent is reviewed once every nested run's review and its own are done;
+    then its own parent in turn."""
+    from review.models import ReviewItem
+
+    if not child.parent_step_id:
+        return
+    settled = {f["key"]: f for f in (child.result or {}).get("findings", []) if isinstance(f, dict) and "key" in f}
+    with transaction.atomic():
+        step = Step.objects.select_for_update().get(pk=child.parent_step_id)
+        if step.status != Step.Status.SUCCEEDED:
+            return
+        Step.objects.filter(pk=step.pk).update(output=child.result)
+        parent = Run.objects.select_for_update().get(pk=step.run_id)
+        if parent.status not in (Run.Status.NEEDS_REVIEW, Run.Status.DONE, Run.Status.REVIEWED):
+            return  # still running (its next advance reads the new output) or failed
+        parent.result = _swap_findings(parent.result, settled)
+        pending = _children_in_review(parent) or any(
+            item.status != ReviewItem.Status.RESOLVED for item in parent.review_items.all()
+        )
+        parent.status = Run.Status.NEEDS_REVIEW if pending else Run.Status.REVIEWED
+        parent.save(update_fields=["result", "status"])
+    if not pending:
+        fold_back_review(parent)
+
+
+def _swap_findings(value: Any, settled: dict[str, dict]) -> Any:
+    if isinstance(value, dict):
+        return {key: _swap_findings(item, settled) for key, item in value.items()}
+    if isinstance(value, list):
+        return [
+            settled[item["key"]]
+            if isinstance(item, dict) and item.get("key") in settled and "evidence" in item
+            else _swap_findings(item, settled)
+            for item in value
+        ]
+    return value
 
 
 def critical_path_ms(steps) -> int:
@@ -352,18 +438,60 @@ def _execute(step: Step) -> None:
         if _claim(step, request, status=Step.Status.BATCHED):
             log.info("run=%s step=%s key=%s batched", step.run_id, step.pk, step.key)
         return
+    # The provider's rate limit, shared by all workers: over it, the step goes back to
+    # its queue with a delay instead of holding this worker.
+    lease = limits.try_acquire(step.agent.provider_name(), request.model, limits.estimate_tokens(request),
+                               lease_s=request.timeout_s + 30)  # fmt: skip
+    if not isinstance(lease, limits.Lease):
+        _defer(step, lease)
+        return
     if not _claim(step, request):
+        lease.release()
         return  # another delivery of this step's job got there first
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
+    step._lease, step._lease_fresh = lease, True
     try:
         _call_agent(step, request)
+    except ClaimLost:
+        log.warning("run=%s step=%s key=%s taken over by another execution; stopped", step.run_id, step.pk, step.key)
+        return
     except ProviderError as error:
         _fail(step, str(error))
     except Exception as error:  # noqa: BLE001 - a bug must fail the step visibly, not strand the run
         log.exception("run=%s step=%s crashed", step.run_id, step.pk)
         _fail(step, f"Internal error: {error!r}")
+    finally:
+        step._lease.release()
     log.info("run=%s step=%s key=%s %s", step.run_id, step.pk, step.key, step.status)
     _settle(step)
+
+
+def _defer(step: Step, wait_s: float) -> None:
+    """Put a queued step back in its queue to run in `wait_s` (jittered, so the
+    steps deferred together do not all come back at once), under a new job id."""
+    delay = wait_s * random.uniform(1.0, 1.5)
+    job_id = jobs.new_job_id()
+    if Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED, job_id=step.job_id).update(job_id=job_id):
+        log.info("run=%s step=%s key=%s over its rate limit; back in %.1fs", step.run_id, step.pk, step.key, delay)
+        jobs.enqueue_step(step.pk, job_id, step.agent.queue, step.agent.timeout_s, delay_s=delay)
+        limits.count_deferral()
+
+
+def _slot(step: Step, request: Request) -> None:
+    """Hold a rate-limit slot for the next provider call: the first call uses the
+    one taken before the claim; a retry or corrective call takes a new one,
+    waiting in the worker (it holds the step now) at most the retry-after cap a time."""
+    if getattr(step, "_lease_fresh", False):
+        step._lease_fresh = False
+        return
+    if hasattr(step, "_lease"):
+        step._lease.release()
+    while True:
+        got = limits.try_acquire(step.provider, request.model, limits.estimate_tokens(request), request.timeout_s + 30)
+        if isinstance(got, limits.Lease):
+            step._lease = got
+            return
+        sleep(min(got, float(settings.QUORUM_RETRY_AFTER_CAP_S)))
 
 
 def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNING) -> bool:
@@ -371,7 +499,9 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     that did. What is about to be asked is written in the same update, so a crash
     mid-call still leaves a trace of it."""
     step.status, step.started_at = status, timezone.now()
-    fields = {"status": step.status, "started_at": step.started_at}
+    _take_claim(step, uuid.uuid4().hex)
+    step.worker = jobs.current_worker()
+    fields = {"status": step.status, "started_at": step.started_at, "claim": step.claim, "worker": step.worker}
     if request is not None:
         step.request = _request_json(request)
         step.prompt_version = step.agent.prompt_for(step.prompt_kind).active
@@ -383,24 +513,73 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     return bool(Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(**fields))
 
 
-def _settle(step: Step) -> None:
+def _settle(step: Step) -> bool:
     """Save the step's outcome and advance its run in one transaction: one durable
-    write per step instead of two. Should advancing fail (a bug), the outcome is
-    still kept, so the model is never called again for a call already made."""
+    write per step instead of two. Only the execution holding the step's claim
+    saves; a duplicate's call is kept as a discarded attempt. Should advancing
+    fail, the outcome is still kept (the model is never called again for a call
+    already made) and keeprunsmoving re-advances the run. True if this one saved."""
+    before = (list(step.attempts), {name: getattr(step, name) for name in _USAGE}, dict(step._fence))
     try:
         with transaction.atomic():
-            step.save(update_fields=_OUTCOME_FIELDS)
+            if not _save_fenced(step, _OUTCOME_FIELDS):
+                log.warning("run=%s step=%s key=%s: another execution holds the step; result discarded",
+                            step.run_id, step.pk, step.key)  # fmt: skip
+                return False
             advance(step.run_id)
+        return True
     except Exception:
-        step.save(update_fields=_OUTCOME_FIELDS)
+        # The transaction rolled back: save again from what the step held before it.
+        step.attempts, usage, step._fence = before
+        for name, value in usage.items():
+            setattr(step, name, value)
+        _save_fenced(step, _OUTCOME_FIELDS)
         raise
 
 
 # What a call changes on its step (the request was written when it was claimed).
 _OUTCOME_FIELDS = [
-    "status", "error", "output", "raw_response", "validation_errors", "attempts", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "cost", "price", "latency_ms", "model", "finished_at",
+    "status", "error", "output", "raw_response", "validation_errors", "price", "latency_ms", "model", "finished_at",
 ]  # fmt: skip
+# Added to what the row holds, never overwritten: a discarded call's cost is kept too.
+_USAGE = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost")
+
+
+class ClaimLost(Exception):
+    """This execution no longer holds its step (the reaper gave it to another job)."""
+
+
+def _take_claim(step: Step, token: str) -> None:
+    """Remember what the step held when this execution claimed it: _save_fenced
+    adds only what this execution did on top of the row."""
+    step.claim = token
+    step._fence = {"flushed": len(step.attempts), **{name: getattr(step, name) for name in _USAGE}}
+
+
+def _save_fenced(step: Step, fields: list[str]) -> bool:
+    """Fencing: save `fields` only if this execution still holds the step's claim
+    (a conditional update under the row lock). Its attempts and usage are added
+    to the row's either way; a loser's attempts are marked discarded, with their
+    cost, and it overwrites nothing else. True if this execution holds the claim."""
+    fence = step._fence
+    mine = step.attempts[fence["flushed"] :]
+    delta = {name: getattr(step, name) - fence[name] for name in _USAGE}
+    with transaction.atomic():
+        row = Step.objects.select_for_update().only("claim", "attempts", *_USAGE).get(pk=step.pk)
+        held = bool(step.claim) and row.claim == step.claim
+        if not held:
+            note = f"discarded: another execution holds this step (this call cost {delta['cost']})"
+            mine = [{**attempt, "discarded": True, "note": note} for attempt in mine]
+        attempts = [{**attempt, "number": number} for number, attempt in enumerate([*row.attempts, *mine], 1)]
+        values = {"attempts": attempts, **{name: getattr(row, name) + delta[name] for name in _USAGE}}
+        if held:
+            values |= {name: getattr(step, name) for name in fields}
+        Step.objects.filter(pk=step.pk).update(**values)
+    step.attempts = attempts
+    for name in _USAGE:
+        setattr(step, name, values[name])
+    step._fence = {"flushed": len(attempts), **{name: values[name] for name in _USAGE}}
+    return held
 
 
 def build_request(step: Step) -> Request:
@@ -504,12 +683,14 @@ def _call_agent(step: Step, request: Request) -> None:
 
 
 def _complete_with_retries(step: Step, provider, request: Request) -> Completion:
-    """One call with its own budget of attempts: the corrective call gets a full
-    budget too, whatever transient errors the first call met."""
+    """Call the provider, retrying transient errors (429, 529, timeouts) with jittered
+    exponential backoff. The budget counts only this call's provider attempts: a
+    lost job recorded on the step uses none of it."""
     max_attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
-    before = len(step.attempts)
+    number = 0
     while True:
-        number = len(step.attempts) - before + 1
+        number += 1
+        _slot(step, request)
         started = monotonic()
         try:
             completion = provider.complete(request)
@@ -517,15 +698,25 @@ def _complete_with_retries(step: Step, provider, request: Request) -> Completion
             latency = int((monotonic() - started) * 1000)
             step.record_attempt(latency, error)
             step.latency_ms = (step.latency_ms or 0) + latency
-            step.save(update_fields=["attempts", "latency_ms"])
+            if not _save_fenced(step, ["latency_ms"]):
+                raise ClaimLost() from error
             if not isinstance(error, TransientError) or number >= max_attempts:
                 raise
-            # retry-after: 0 means "now", not "back off".
-            sleep(min(error.retry_after if error.retry_after is not None else 2 ** (number - 1), 30))
+            sleep(backoff_s(number, error.retry_after))
             continue
         step.record_attempt(completion.latency_ms)
         _add_usage(step, completion)
         return completion
+
+
+def backoff_s(number: int, retry_after: float | None = None) -> float:
+    """The wait before retry `number`+1: the provider's retry-after when it gave one,
+    else 1, 2, 4 ... seconds with full jitter (so workers hit by one 429 burst do not
+    retry in step); never more than QUORUM_RETRY_AFTER_CAP_S."""
+    cap = float(settings.QUORUM_RETRY_AFTER_CAP_S)
+    if retry_after is not None:  # retry-after: 0 means "now", not "back off"
+        return min(float(retry_after), cap)
+    return min(cap, random.uniform(0.5, 1.0) * 2 ** (number - 1))
 
 
 def _add_usage(step: Step, completion: Completion, *, batch: bool = False) -> None:
@@ -553,8 +744,10 @@ def finish_batched_step(step: Step, outcome: Completion | ProviderError) -> bool
     batch discount, and advance its run. Output that does not match the agent's
     schema fails the step: batch mode makes no corrective retry, which would cost
     another batch round trip of up to a day. False if another poll settled it first."""
-    if not Step.objects.filter(pk=step.pk, status=Step.Status.BATCHED).update(status=Step.Status.RUNNING):
+    token = uuid.uuid4().hex
+    if not Step.objects.filter(pk=step.pk, status=Step.Status.BATCHED).update(status=Step.Status.RUNNING, claim=token):
         return False
+    _take_claim(step, token)
     # The wait for the batch is the step's latency: what the run's critical path is made of.
     waited = int((timezone.now() - step.started_at).total_seconds() * 1000) if step.started_at else 0
     with jobs.step_context(step.run_id, step.pk):
@@ -612,9 +805,10 @@ class LostJob(Exception):
 
 
 def requeue_stuck(now=None) -> list[Step]:
-    """Re-enqueue steps whose job was lost: the job is gone from Redis or failed
-    (a killed worker), or the step has been running longer than its timeout.
-    A step lost three times fails, so a poisoned step cannot loop forever."""
+    """Re-enqueue steps whose job was lost (jobs.is_lost: the job is gone from Redis,
+    or the process running it stopped its heartbeat), never steps only waiting in
+    a queue. A step lost QUORUM_STEP_MAX_LOSSES times fails, so a poisoned step
+    cannot loop forever."""
     now = now or timezone.now()
     requeued = []
     # A step whose slot holds a pipeline has no job: its child run's steps are reaped instead.
@@ -625,21 +819,29 @@ def requeue_stuck(now=None) -> list[Step]:
         if not jobs.is_lost(step, now):
             continue
         lost = sum(attempt.get("error_class") == LostJob.__name__ for attempt in step.attempts) + 1
-        step.record_attempt(0, LostJob(f"job lost while {step.status}; requeued"), at=now)
+        where = f" on worker {step.worker}" if step.status == Step.Status.RUNNING and step.worker else ""
+        step.record_attempt(0, LostJob(f"job lost while {step.status}{where}; requeued"), at=now)
         attempts = step.attempts
-        if lost >= 3:
-            Step.objects.filter(pk=step.pk, status=step.status).update(
-                status=Step.Status.FAILED, attempts=attempts, finished_at=now, error="The step's job was lost 3 times."
+        limit = settings.QUORUM_STEP_MAX_LOSSES
+        if lost >= limit:
+            Step.objects.filter(pk=step.pk, status=step.status, job_id=step.job_id).update(
+                status=Step.Status.FAILED,
+                attempts=attempts,
+                finished_at=now,
+                claim="",
+                error=f"The step's job was lost {limit} times.",
             )
             advance(step.run_id)
             continue
         job_id = jobs.new_job_id()
         with transaction.atomic():
+            # Clearing the claim fences off the lost execution should it still be alive.
             updated = Step.objects.filter(pk=step.pk, status=step.status, job_id=step.job_id).update(
-                status=Step.Status.QUEUED, job_id=job_id, queued_at=now, started_at=None, attempts=attempts
-            )
+                status=Step.Status.QUEUED, job_id=job_id, queued_at=now, started_at=None, attempts=attempts,
+                claim="", worker="",
+            )  # fmt: skip
             if updated:
                 step.job_id, step.status = job_id, Step.Status.QUEUED
-                jobs.enqueue_step_on_commit(step)
+                jobs.enqueue_step_on_commit(step, at_front=True)
                 requeued.append(step)
     return requeued

@@ -1,18 +1,21 @@
 """RQ entry points (thin: they take ids), the one place that enqueues them, and
 the log context that names the run and step on every line a step's job writes."""
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import partial
 
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -23,10 +26,54 @@ def execute_step_job(step_id: int) -> None:
     from .engine import execute_step
 
     _drop_stale_connection()
+    job = get_current_job()
     try:
-        execute_step(step_id)
+        with heartbeat(job.id if job else ""):
+            execute_step(step_id)
     finally:
         _drop_stale_connection()
+
+
+def alive_key(job_id: str) -> str:
+    return f"quorum:alive:{job_id}"
+
+
+@contextmanager
+def heartbeat(job_id: str) -> Iterator[None]:
+    """While a step's job runs, keep a key with a short TTL alive in Redis from a
+    thread of its own. A SimpleWorker sends no RQ heartbeat while its job runs (the
+    job holds its only thread), and a killed worker's key lingers for the job's
+    whole timeout; this key expires within 3 beats of the process dying, so the
+    reaper tells a slow live call (key present) from a dead one (key gone)."""
+    if not job_id:
+        yield
+        return
+    every = settings.QUORUM_STEP_HEARTBEAT_S
+    stop = threading.Event()
+    key = alive_key(job_id)
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(RedisError):  # Redis restarting: the next beat writes it again
+                django_rq.get_connection("default").set(key, "1", ex=every * 3)
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        with contextlib.suppress(RedisError):
+            django_rq.get_connection("default").delete(key)
+
+
+def current_worker() -> str:
+    """The name of the RQ worker running this code ("" outside a job)."""
+    job = get_current_job()
+    return (job.worker_name or "") if job else ""
 
 
 def _drop_stale_connection() -> None:
@@ -41,10 +88,13 @@ def new_job_id() -> str:
     return f"step-{uuid.uuid4().hex}"
 
 
-def enqueue_step_on_commit(step) -> None:
+def enqueue_step_on_commit(step, at_front: bool = False) -> None:
     """Enqueue after the transaction that created the step commits, so a worker
-    never picks up a step it cannot see yet."""
-    transaction.on_commit(lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s))
+    never picks up a step it cannot see yet. `at_front`: a lost step, which has
+    waited its turn once already, goes ahead of the backlog."""
+    transaction.on_commit(
+        lambda: enqueue_step(step.pk, step.job_id, step.agent.queue, step.agent.timeout_s, at_front=at_front)
+    )
 
 
 # One Queue (and so one Redis connection pool) per queue name and process:
@@ -59,15 +109,21 @@ def _queue(name: str) -> Queue:
     return queue
 
 
-def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> None:
+def enqueue_step(
+    step_id: int, job_id: str, queue_name: str, timeout_s: int, delay_s: float = 0, at_front: bool = False
+) -> None:
+    """Enqueue a step's job; with `delay_s`, for the workers' scheduler to enqueue
+    then (a step over its provider's rate limit)."""
     try:
         queue = _queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
-        queue.enqueue(
+        enqueue = partial(queue.enqueue, at_front=at_front)
+        if delay_s > 0:
+            enqueue = partial(queue.enqueue_in, timedelta(seconds=delay_s))
+        enqueue(
             execute_step_job,
             step_id,
             job_id=job_id,
-            # Room for the engine's own retries of transient errors.
-            job_timeout=timeout_s * settings.QUORUM_STEP_MAX_ATTEMPTS + 60,
+            job_timeout=job_timeout(timeout_s),
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
         )
@@ -76,23 +132,42 @@ def enqueue_step(step_id: int, job_id: str, queue_name: str, timeout_s: int) -> 
         log.exception("step=%s could not be enqueued; keeprunsmoving will retry", step_id)
 
 
+def job_timeout(timeout_s: int) -> int:
+    """Room for a legitimate step: the call and its corrective retry, each with the
+    engine's retries of transient errors and their capped waits, plus a minute."""
+    attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
+    return 2 * attempts * (timeout_s + settings.QUORUM_RETRY_AFTER_CAP_S) + 60
+
+
+# A step enqueued in a transaction that has just committed may not be in Redis yet.
+_ENQUEUE_GRACE = timedelta(seconds=10)
+
+
 def is_lost(step, now: datetime) -> bool:
-    """Whether a queued or running step's job will never finish it."""
+    """Whether a queued or running step's job will never finish it. A backlog is
+    never a loss: a queued step is lost only when its job is gone from Redis (or
+    ended without taking it); a running step only when its job's heartbeat
+    (heartbeat()) stopped, that is, the process running it died."""
     connection = django_rq.get_connection("default")
     try:
-        job = Job.fetch(step.job_id, connection=connection)
-        status = job.get_status(refresh=False)
-    except NoSuchJobError:
-        status = None
+        if step.status == "running":
+            if connection.exists(alive_key(step.job_id)):
+                return False
+            started = step.started_at or step.queued_at
+            return now - started > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
+        try:
+            status = Job.fetch(step.job_id, connection=connection).get_status(refresh=False)
+        except NoSuchJobError:
+            status = None
+        if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            return False  # waiting its turn, however long: never a loss
+        if status == JobStatus.STARTED and connection.exists(alive_key(step.job_id)):
+            return False  # taken by a live worker, about to claim the step
     except RedisError:
         return False  # Redis is down: nothing can be requeued now anyway
-    if status in (None, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        # A queued step whose transaction just committed may not be enqueued yet.
-        return now - step.queued_at > timedelta(seconds=10)
-    if status == JobStatus.FINISHED:
-        return True  # the job ended without finishing the step (a bug or a kill between the two)
-    started = step.started_at or step.queued_at
-    return now - started > timedelta(seconds=step.agent.timeout_s * settings.QUORUM_STEP_MAX_ATTEMPTS + 120)
+    # Gone (a wiped Redis), failed, stopped, finished without taking the step, or
+    # started by a worker that died before it could.
+    return now - step.queued_at > _ENQUEUE_GRACE
 
 
 # --- log context: every line logged while a step runs names its run and step -----

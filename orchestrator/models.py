@@ -585,6 +585,11 @@ class Step(models.Model):
     price = models.JSONField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     job_id = models.CharField(max_length=100, blank=True)
+    # Fencing: the token the execution that moved the step to running wrote. Only the
+    # holder may save the outcome (a conditional update); a duplicate delivery's call
+    # is recorded as a discarded attempt. `worker` names the RQ worker that holds it.
+    claim = models.CharField(max_length=40, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
     # The Message Batch a batched step's request went into; empty until submitted.
     batch_id = models.CharField(max_length=100, blank=True, db_index=True)
     queued_at = models.DateTimeField(default=timezone.now)
@@ -623,6 +628,33 @@ class Step(models.Model):
                 "error": str(error) if error else "",
             },
         ]
+
+
+class ProviderLimit(models.Model):
+    """An admin-set rate limit on one provider's model (blank model: every model of
+    the provider without a limit of its own), shared by every worker on every
+    machine through Redis (orchestrator.llm.limits). A step over it is put back in
+    its queue with a delay instead of holding a worker."""
+
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100, blank=True, help_text="Blank: every model of this provider")
+    max_concurrent = models.PositiveIntegerField(null=True, blank=True, help_text="Calls in flight at once")
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Input plus output tokens, estimated before each call"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="unique_provider_limit")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model or '*'}"
+
+    @classmethod
+    def for_call(cls, provider: str, model: str) -> "ProviderLimit | None":
+        """The limit that applies: the model's own, else the provider-wide one."""
+        found = {limit.model: limit for limit in cls.objects.filter(provider=provider, model__in=[model, ""])}
+        return found.get(model) or found.get("")
 
 
 # Signals for whoever must learn of a run's end (notify: webhooks). Each is sent from

@@ -43,6 +43,11 @@ def finalise_run(run: Run) -> None:
         locked.save(update_fields=["result", "status"])
     # The caller's copy of the run sees the settled result too.
     run.result, run.status = locked.result, locked.status
+    if locked.parent_step_id:
+        # A nested run (a Debate inside a Supervisor or Chain): its parent's result takes the decisions.
+        from orchestrator.engine import fold_back_review
+
+        fold_back_review(locked)
 
 
 def _apply(finding: dict, item: ReviewItem, decision: Decision) -> None:

@@ -90,7 +90,7 @@ def test_ctrl_c_stops_the_servers_and_every_worker(launch, tmp_path):
     commands = [" ".join(process.cmdline()) for process in processes]
     # The workers listen on the queues settings list; the reaper runs under its new name.
     assert any(f"rqworker-pool {' '.join(settings.RQ_QUEUE_NAMES)} " in command for command in commands)
-    assert any("keeprunsmoving --every 30" in command for command in commands)
+    assert any("keeprunsmoving --every 10" in command for command in commands)
 
     os.killpg(launcher.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
     assert launcher.wait(timeout=60) == 0
@@ -108,3 +108,36 @@ def test_a_killed_launcher_leaves_nothing_running(launch, tmp_path):
     launcher.kill()  # SIGKILL: no handler, no atexit
     launcher.wait()
     assert _all_gone(processes) == []
+
+
+def _beside(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """A manage.py command from a second terminal: no DATABASE_URL, no REDIS_URL."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env["QUORUM_VAR_DIR"] = str(tmp_path / "var")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_commands_run_beside_a_running_launcher_and_say_so_when_none_runs(launch, tmp_path):
+    nothing = _beside(tmp_path, "check")
+    assert nothing.returncode != 0
+    assert "no `make run` is running" in nothing.stderr
+
+    launcher, port = launch()
+    _wait_healthy(port, launcher)
+    contract = tmp_path / "beside.txt"
+    contract.write_text("This Agreement shall automatically renew for successive twelve-month terms.\n")
+    ingested = _beside(tmp_path, "ingestdocuments", str(contract), "--pipeline", "contract-debate", "--wait")
+    assert ingested.returncode == 0, ingested.stderr
+    # The app's own workers ran it: the run is on the running app's run list.
+    counted = _beside(
+        tmp_path, "shell", "-c",
+        "from orchestrator.models import Run; print(Run.objects.filter(document__original_name='beside.txt').count())",
+    )  # fmt: skip
+    assert counted.stdout.strip() == "1", counted.stderr
+    assert _beside(tmp_path, "keeprunsmoving").returncode == 0
+
+    os.killpg(launcher.pid, signal.SIGINT)
+    assert launcher.wait(timeout=60) == 0
+    assert "no `make run` is running" in _beside(tmp_path, "check").stderr

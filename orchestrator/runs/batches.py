@@ -5,6 +5,7 @@ calls submit_pending() and poll() on every tick."""
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from django.db.models import Q
@@ -25,7 +26,8 @@ def submit_pending() -> int:
     """Send every batched step not yet in a batch as one new Message Batch; how
     many steps went. A transient failure leaves them for the next tick; a request
     the API refuses fails them."""
-    token = f"{_SUBMITTING}{uuid.uuid4().hex}"
+    # The time in the token lets recover_submitting() tell a stranded mark from a live one.
+    token = f"{_SUBMITTING}{int(time.time())}-{uuid.uuid4().hex}"
     if not Step.objects.filter(status=Step.Status.BATCHED, batch_id="").update(batch_id=token):
         return 0
     steps = list(Step.objects.filter(status=Step.Status.BATCHED, batch_id=token))
@@ -42,6 +44,27 @@ def submit_pending() -> int:
     Step.objects.filter(batch_id=token).update(batch_id=batch_id)
     log.info("submitted batch %s with %s step(s)", batch_id, len(steps))
     return len(steps)
+
+
+def recover_submitting(older_than_s: int = 15 * 60) -> int:
+    """Put back to pending the steps marked "submitting-…" by a submit_pending()
+    that died before it stored its batch id (marks older than `older_than_s`; a
+    live submit takes seconds). How many steps. Should that batch have reached
+    Anthropic, its steps are sent again: a second, discounted, call rather than
+    a run stuck forever."""
+    now = int(time.time())
+    stranded = set()
+    marks = Step.objects.filter(status=Step.Status.BATCHED, batch_id__startswith=_SUBMITTING)
+    for mark in marks.order_by().values_list("batch_id", flat=True).distinct():
+        stamp = mark[len(_SUBMITTING) :].split("-", 1)[0]
+        # An old-style mark (no time in it) can only come from before this version: stranded.
+        if not stamp.isdigit() or now - int(stamp) > older_than_s:
+            stranded.add(mark)
+    if not stranded:
+        return 0
+    recovered = Step.objects.filter(status=Step.Status.BATCHED, batch_id__in=stranded).update(batch_id="")
+    log.warning("%s step(s) stranded while submitting a batch are pending again", recovered)
+    return recovered
 
 
 def poll() -> int:

@@ -36,18 +36,23 @@ def replay_from(step: Step, user=None) -> Run:
     `step` are the ones whose outputs `step` could have depended on."""
     original = step.run
     with transaction.atomic():
+        # A replay spends like any run: held while its pipeline's monthly budget is
+        # spent (keeprunsmoving starts it later), its new steps under the per-run cap.
+        held = original.pipeline.is_over_monthly_budget()
         run = Run.objects.create(
             document=original.document,
             pipeline=original.pipeline,
             created_by=user,
             replay_of=original,
             replay_from=step.key,
+            status=Run.Status.HELD if held else Run.Status.QUEUED,
         )
         reused = original.steps.filter(wave__lt=step.wave, status=Step.Status.SUCCEEDED)
         Step.objects.bulk_create(
             [Step(run=run, copied_from=old, **{name: getattr(old, name) for name in _COPIED}) for old in reused]
         )
-        engine.advance(run.pk)
+        if not held:
+            engine.advance(run.pk)
     run.refresh_from_db()
     return run
 

@@ -32,7 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from orchestrator.llm import Completion, PermanentError, Request, Usage, estimate_tokens
+from orchestrator.llm import Completion, PermanentError, Request, TransientError, Usage, estimate_tokens
 
 from . import clauses, specialists
 
@@ -65,10 +65,36 @@ class OfflineProvider:
         output = _play(request)
         if high > 0:
             time.sleep(random.uniform(low, high))
+        fault = pick_fault(settings.QUORUM_OFFLINE_FAULTS)
+        if fault in {"429", "529"}:
+            raise TransientError(
+                f"HTTP {fault} (injected by QUORUM_OFFLINE_FAULTS)", retry_after=1 if fault == "429" else None
+            )
+        if fault == "timeout":
+            raise TransientError("Request timed out (injected by QUORUM_OFFLINE_FAULTS)")
         raw_text = json.dumps(output)
+        if fault == "badjson":
+            output, raw_text = None, raw_text[: len(raw_text) // 2]  # cut short: the corrective retry's case
         usage = Usage(input_tokens=estimate_tokens(_prompt_text(request)), output_tokens=estimate_tokens(raw_text))
         latency_ms = round((time.monotonic() - started) * 1000)
         return Completion(output=output, raw_text=raw_text, usage=usage, latency_ms=latency_ms, model=request.model)
+
+
+def pick_fault(spec: str) -> str:
+    """QUORUM_OFFLINE_FAULTS ("429:0.1,529:0.05,timeout:0.05,badjson:0.05", for
+    `make chaos`): draw which fault, if any, this call suffers ("" for none)."""
+    if not spec:
+        return ""
+    draw, cumulative = random.random(), 0.0
+    for part in spec.split(","):
+        name, _, share = part.strip().partition(":")
+        try:
+            cumulative += float(share)
+        except ValueError:
+            raise ImproperlyConfigured(f"QUORUM_OFFLINE_FAULTS: {part!r} is not name:share") from None
+        if draw < cumulative:
+            return name
+    return ""
 
 
 def parse_latency(value: str) -> tuple[float, float]:

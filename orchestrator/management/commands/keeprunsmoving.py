@@ -1,26 +1,37 @@
 """Keep runs moving: the reaper `make run` starts beside the workers.
 
-1. Finds steps still queued or running in PostgreSQL (the source of truth).
-2. Asks Redis about each one's job: gone, failed or stopped (a killed worker,
-   a restarted Redis), or running past the agent's timeout, means lost.
-3. Puts each lost step back on its queue under a new job id; a step lost three
-   times fails, and its run with it.
+1. Finds steps still queued or running in PostgreSQL (the source of truth) and
+   asks Redis about each one's job. A queued step is lost only when its job is
+   gone (a wiped Redis); a running step only when its job's heartbeat stopped (a
+   killed worker). A step merely waiting in a long queue is never touched.
+2. Puts each lost step back on its queue under a new job id (and a cleared claim,
+   so the lost execution can save nothing should it still be alive); a step lost
+   QUORUM_STEP_MAX_LOSSES times fails, and its run with it.
+3. Re-advances runs whose steps are all finished but which are not (an advance()
+   that failed on a database error or a bug leaves such a run behind).
 4. Starts runs held for their pipeline's monthly budget once it is under its cap
    again (the month turned, or an admin raised the cap).
 5. Sends the batched steps of runs in batch mode as one Message Batch, and reads
-   every batch that has ended, settling its steps and advancing their runs
-   (batched steps wait on their batch, not on a job, so step 1 leaves them be).
+   every batch that has ended, settling its steps and advancing their runs; steps
+   stranded while "submitting" (the process died before the batch id was stored)
+   go back to pending.
 6. Once a day, archives raw traces past their pipeline's retention (archivetraces).
-With --every N it repeats every N seconds (the `make run` launcher does this).
-`requeuestuck`, its old name, is kept as an alias.
+Each of these is its own pass: an error in one (a database restart, a bug) is
+logged and the others, and the next tick, go on. With --every N it repeats every
+N seconds (the `make run` launcher does this). `requeuestuck`, its old name, is
+kept as an alias.
 """
 
+import logging
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import connections
 
-from orchestrator.engine import release_held_runs, requeue_stuck
+from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.runs import archive, batches
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -28,21 +39,44 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--every", type=float, default=0, help="repeat every N seconds")
+        parser.add_argument("--passes", type=int, default=0, help="with --every, stop after N ticks (0: never)")
 
-    def handle(self, *args, every: float, **options):
+    def handle(self, *args, every: float, passes: int, **options):
+        tick = 0
         while True:
-            requeued = requeue_stuck()
+            tick += 1
+            requeued = self._pass("requeue lost steps", requeue_stuck) or []
             for step in requeued:
                 self.stdout.write(f"requeued run={step.run_id} step={step.pk} key={step.key}")
-            for run in release_held_runs():
+            for run in self._pass("re-advance finished runs", readvance_finished_runs) or []:
+                self.stdout.write(f"re-advanced run={run}")
+            for run in self._pass("release held runs", release_held_runs) or []:
                 self.stdout.write(f"released held run={run.pk} pipeline={run.pipeline.slug}")
-            if submitted := batches.submit_pending():
+            if recovered := self._pass("recover stranded batches", batches.recover_submitting):
+                self.stdout.write(f"{recovered} step(s) stranded while submitting a batch are pending again")
+            if submitted := self._pass("submit batches", batches.submit_pending):
                 self.stdout.write(f"submitted {submitted} step(s) in a message batch")
-            if settled := batches.poll():
+            if settled := self._pass("poll batches", batches.poll):
                 self.stdout.write(f"settled {settled} step(s) from message batches")
-            if archived := archive.archive_daily():
+            if archived := self._pass("archive raw traces", archive.archive_daily):
                 self.stdout.write(f"archived the raw traces of {archived} step(s)")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
+            if passes and tick >= passes:
+                return
             time.sleep(every)
+
+    def _pass(self, name: str, function):
+        """Run one pass; on any error log it, drop the database connections (a
+        restarted server leaves them broken) and go on."""
+        try:
+            return function()
+        except Exception as error:  # noqa: BLE001 - the reaper must outlive any one failure
+            log.exception("keeprunsmoving: %s failed; going on", name)
+            self.stderr.write(f"{name} failed: {error!r}")
+            for connection in connections.all():
+                connection.close_if_unusable_or_obsolete()
+                if not connection.in_atomic_block:
+                    connection.close()
+            return None
