@@ -91,7 +91,7 @@ def test_an_unknown_token_is_refused(client, db):
 
 @pytest.mark.parametrize("url", REVIEWS)
 def test_analyst_cannot_claim_or_decide(client, analyst, item, url):
-    response = client.post(_url(url, item), {"choice": "accept_a"}, content_type="application/json",
+    response = client.post(_url(url, item), {"choice": "stands"}, content_type="application/json",
                            headers=bearer(analyst))  # fmt: skip
     assert response.status_code == 403
     assert response.json()["error"].startswith("This needs the reviewer role")
@@ -359,13 +359,13 @@ def test_reviewer_claims_and_a_second_reviewer_is_told_who_holds_it(client, revi
 
 def test_overturning_the_judge_needs_a_note(client, reviewer, item):
     headers = bearer(reviewer)
-    refused = client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "accept_b"},
+    refused = client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "not_issue"},
                           content_type="application/json", headers=headers)  # fmt: skip
     assert refused.status_code == 422
     assert refused.json()["fields"]["note"][0].startswith("Say why in a note")
     assert not Decision.objects.exists()
     decided = client.post(f"/api/v1/review-items/{item.pk}/decide",
-                          {"choice": "accept_b", "note": "B is right: the clause has a notice period."},
+                          {"choice": "not_issue", "note": "Not an issue: the clause has a notice period."},
                           content_type="application/json", headers=headers)  # fmt: skip
     assert decided.status_code == 201
     assert decided.json()["overturned"] is True and decided.json()["decided_by"] == reviewer.username
@@ -375,9 +375,9 @@ def test_overturning_the_judge_needs_a_note(client, reviewer, item):
 
 
 def test_an_item_is_decided_once_the_second_reviewer_is_told(client, reviewer, second_reviewer, item):
-    client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "accept_a"}, content_type="application/json",
+    client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "stands"}, content_type="application/json",
                 headers=bearer(reviewer))  # fmt: skip
-    late = client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "accept_a"},
+    late = client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "stands"},
                        content_type="application/json", headers=bearer(second_reviewer))  # fmt: skip
     assert late.status_code == 409
     assert late.json()["error"].startswith(f"Already decided by {reviewer.username}")
@@ -391,9 +391,9 @@ def test_an_unknown_choice_names_the_field(client, reviewer, item):
 
 
 def test_a_decided_item_shows_its_decision(client, reviewer, item):
-    item.decide(reviewer, "accept_a")
+    item.decide(reviewer, "stands")
     row = client.get(f"/api/v1/review-items/{item.pk}", headers=bearer(reviewer)).json()
-    assert row["status"] == "resolved" and row["decision"]["choice"] == "accept_a"
+    assert row["status"] == "resolved" and row["decision"]["choice"] == "stands"
 
 
 # Pipelines ------------------------------------------------------------------------

@@ -220,11 +220,11 @@ def test_deciding_an_item_sends_review_decided(receiver, webhook_worker, client,
     endpoint = endpoint_for(receiver, "review.decided", "review.opened")
     item = make_run().review_items.get()
     _, secret = ApiToken.issue(reviewer, "t", ["review"])
-    client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "accept_a"}, content_type="application/json",
+    client.post(f"/api/v1/review-items/{item.pk}/decide", {"choice": "stands"}, content_type="application/json",
                 headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
     events = {json.loads(r["body"])["event"]: r for r in receiver.wait_for(2)}
     decided = json.loads(events["review.decided"]["body"])["data"]
-    assert decided["review_item"]["id"] == item.pk and decided["decision"]["choice"] == "accept_a"
+    assert decided["review_item"]["id"] == item.pk and decided["decision"]["choice"] == "stands"
     assert decided["decision"]["decided_by"] == reviewer.username
     assert json.loads(events["review.opened"]["body"])["data"]["review_item"]["id"] == item.pk
     assert verify(endpoint.secret, events["review.decided"]["headers"]["Quorum-Signature"],
