@@ -41,7 +41,6 @@ RECENT_RUNS = 50
 RECENT_DOCUMENTS = 200
 # Fewer succeeded steps than this is an anecdote, not a distribution.
 MIN_HISTORY = 3
-FINISHED_OK = [Run.Status.DONE, Run.Status.NEEDS_REVIEW, Run.Status.REVIEWED]
 
 
 @dataclass(frozen=True)
@@ -468,7 +467,7 @@ def _latency(
 
 def _comparable_runs(pipeline: Pipeline, slots: list[PipelineSlot]):
     runs = Run.objects.filter(
-        pipeline=pipeline, status__in=FINISHED_OK, critical_path_ms__isnull=False, replay_of__isnull=True
+        pipeline=pipeline, status__in=Run.FINISHED_OK, critical_path_ms__isnull=False, replay_of__isnull=True
     ).order_by("-created_at", "-id")
     # Leave out runs whose steps were served by another provider than the agents
     # use now (say, offline runs before the switch to Claude).

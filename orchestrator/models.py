@@ -430,6 +430,8 @@ class Run(models.Model):
         Status.CANCELLED,
         Status.STOPPED_BUDGET,
     }
+    # Finished with a result (not failed, cancelled or stopped at a budget).
+    FINISHED_OK = {Status.DONE, Status.NEEDS_REVIEW, Status.REVIEWED}
 
     document = models.ForeignKey("documents.Document", on_delete=models.PROTECT, related_name="runs")
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
@@ -500,7 +502,7 @@ class Run(models.Model):
     def shown_status(self) -> str:
         """The status people read: a finished run that could not review its document
         says so rather than "Done"."""
-        if self.not_reviewed and self.status in {self.Status.DONE, self.Status.NEEDS_REVIEW, self.Status.REVIEWED}:
+        if self.not_reviewed and self.status in self.FINISHED_OK:
             return "Not reviewed"
         return self.get_status_display()
 

@@ -29,7 +29,7 @@ def test_upload_run_review_and_export(
 
     # Upload a contract and start the Debate on it.
     page.goto(f"{live_server.url}/documents/upload/")
-    page.set_input_files("input[type=file]", str(SAMPLES / "supplier-agreement-clear-issues.pdf"))
+    page.set_input_files("input[type=file]", str(SAMPLES / "services-agreement-ambiguous.docx"))
     page.select_option("select[name=pipeline]", label="Contract review (Debate)")
     page.click("#upload-form button[type=submit]")
     row = page.locator(".upload-result.accepted")
@@ -45,7 +45,7 @@ def test_upload_run_review_and_export(
     assert page.locator("table.findings tbody tr").count() >= 3
     screenshot("journey-3-run-finished")
     run = Run.objects.get()
-    assert run.status == Run.Status.NEEDS_REVIEW, "the sample contract has disputed clauses"
+    assert run.status == Run.Status.NEEDS_REVIEW, "the ambiguous sample contract has disputed clauses"
 
     # Nobody decides an item on a run they started: another reviewer works the inbox.
     page.goto(f"{live_server.url}{ReviewItem.objects.filter(run=run).first().get_absolute_url()}")

@@ -51,12 +51,12 @@ def test_analyst_sees_no_false_clean_and_pages_that_tell_the_truth(
     junk = tmp_path / "contract.txt"
     junk.write_bytes(b"Hello")
     page.goto(f"{live_server.url}/documents/upload/")
-    page.set_input_files("input[type=file]", [str(junk), str(SAMPLES / "supplier-agreement-clear-issues.pdf")])
+    page.set_input_files("input[type=file]", [str(junk), str(SAMPLES / "services-agreement-ambiguous.docx")])
     page.select_option("select[name=pipeline]", label="Contract review (Debate)")
     page.click("#upload-form button[type=submit]")
     rows = page.get_by_test_id("upload-row")
     junk_row = rows.filter(has_text="contract.txt")
-    real_row = rows.filter(has_text="supplier-agreement-clear-issues.pdf")
+    real_row = rows.filter(has_text="services-agreement-ambiguous.docx")
     junk_row.get_by_test_id("upload-run-status").filter(has_text="Not reviewed").wait_for(timeout=60_000)
     real_row.get_by_test_id("upload-run-status").filter(has_text=re.compile("Needs review|Done")).wait_for(
         timeout=60_000
@@ -70,7 +70,7 @@ def test_analyst_sees_no_false_clean_and_pages_that_tell_the_truth(
     screenshot("pages-01-upload-rows-final")
 
     junk_run = Run.objects.get(document__original_name="contract.txt")
-    real_run = Run.objects.get(document__original_name="supplier-agreement-clear-issues.pdf")
+    real_run = Run.objects.get(document__original_name="services-agreement-ambiguous.docx")
 
     # 1. The run page, the runs list and the CSV say "not reviewed", with the reason.
     page.goto(f"{live_server.url}{junk_run.get_absolute_url()}")
@@ -104,7 +104,7 @@ def test_analyst_sees_no_false_clean_and_pages_that_tell_the_truth(
     # 3. The documents list puts what needs attention first.
     page.goto(f"{live_server.url}/documents/")
     first = page.locator("table.documents tbody tr").first
-    assert "supplier-agreement-clear-issues.pdf" in first.inner_text() or "contract.txt" in first.inner_text()
+    assert "services-agreement-ambiguous.docx" in first.inner_text() or "contract.txt" in first.inner_text()
     attention = page.get_by_test_id("attention")
     assert "1 not reviewed" in attention.filter(has_text="not reviewed").first.inner_text()
     if real_run.status == Run.Status.NEEDS_REVIEW:
