@@ -125,7 +125,7 @@ def test_commands_run_beside_a_running_launcher_and_say_so_when_none_runs(launch
     assert "no `make run` is running" in nothing.stderr
 
     launcher, port = launch()
-    _wait_healthy(port, launcher)
+    _wait_healthy(port, launcher, tmp_path / "var")
     contract = tmp_path / "beside.txt"
     contract.write_text("This Agreement shall automatically renew for successive twelve-month terms.\n")
     ingested = _beside(tmp_path, "ingestdocuments", str(contract), "--pipeline", "contract-debate", "--wait")

@@ -62,7 +62,8 @@ def test_only_the_rq_dashboard_may_run_inline_code(client_for, admin_user):
     ],
 )  # fmt: skip
 def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value):
-    assert safe_cell(value) == "'" + value
+    # Line breaks are folded to a space first (one line per cell), then the quote goes in front.
+    assert safe_cell(value) == "'" + re.sub(r"\s*[\r\n]+\s*", " ", value)
 
 
 @pytest.mark.parametrize("value", ["Invoice 42", "a = b", "", None, 4911, "Total: -3"])
