@@ -254,7 +254,10 @@ def _messages_as_sent(step: Step, run: Run) -> list[dict]:
     so that the page can fold the document away: [{role, before, document, after}]."""
     document = run.document.text or ""
     shown = []
-    for message in (step.request or {}).get("messages") or []:
+    request = step.request or {}
+    # The shared context (document, rubric) goes before the messages, in the system prompt.
+    context = [{"role": "context (system)", "content": block} for block in request.get("context") or []]
+    for message in [*context, *(request.get("messages") or [])]:
         content = message.get("content")
         if isinstance(content, list):  # content blocks: the text of each
             content = "\n\n".join(block.get("text", "") for block in content if isinstance(block, dict))

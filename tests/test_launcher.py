@@ -132,7 +132,7 @@ def test_commands_run_beside_a_running_launcher_and_say_so_when_none_runs(launch
     assert ingested.returncode == 0, ingested.stderr
     # The app's own workers ran it: the run is on the running app's run list.
     counted = _beside(
-        tmp_path, "shell", "-c",
+        tmp_path, "shell", "--no-imports", "-c",
         "from orchestrator.models import Run; print(Run.objects.filter(document__original_name='beside.txt').count())",
     )  # fmt: skip
     assert counted.stdout.strip() == "1", counted.stderr

@@ -131,7 +131,8 @@ def test_analyst_sees_no_false_clean_and_pages_that_tell_the_truth(
     box = page.locator("svg.waterfall").bounding_box()
     last_tick = page.locator("svg.waterfall text.tick-label").last.bounding_box()
     assert last_tick["x"] + last_tick["width"] <= box["x"] + box["width"] + 1  # not clipped
-    page.get_by_test_id("trace-row").first.locator("rect.bar").click()  # the bar itself: the row's middle may be empty axis
+    # Click the bar itself: the middle of a row may be empty axis.
+    page.get_by_test_id("trace-row").first.locator("rect.bar").click()
     panel = page.locator("#step-panel").get_by_test_id("step-panel")
     panel.wait_for()
     assert page.url.endswith(f"/runs/{real_run.pk}/trace/")  # still on the trace
