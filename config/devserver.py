@@ -10,14 +10,13 @@
 """
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from config.embedded import BASE_DIR, die_with_parent, publish, services_for, unpublish
+from config.embedded import BASE_DIR, die_with_parent, local_secret_key, publish, services_for, unpublish
 
 MANAGE = [sys.executable, str(BASE_DIR / "manage.py")]
 
@@ -37,7 +36,7 @@ def main() -> int:
         debug = os.environ.get("QUORUM_DEBUG", "").lower() in {"1", "true", "yes", "on"}
         environ.setdefault("DEBUG", "true" if debug else "false")
         environ.setdefault("HTTPS", "false")
-        environ.setdefault("SECRET_KEY", install_secret_key())
+        environ.setdefault("SECRET_KEY", local_secret_key(Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var")))
         subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=environ, check=True)
         if environ["DEBUG"].lower() not in {"1", "true", "yes", "on"}:
             subprocess.run([*MANAGE, "collectstatic", "--noinput", "-v", "0"], env=environ, check=True)
@@ -98,19 +97,6 @@ def main() -> int:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     child.kill()
-
-
-def install_secret_key() -> str:
-    """This install's own key, made once and kept in var/secret_key (the file
-    settings read in development): sessions survive restarts, and no two
-    installs share a key."""
-    var = Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var")
-    path = var / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def reaper(environ: dict[str, str]) -> subprocess.Popen:

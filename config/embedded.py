@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -229,6 +230,18 @@ def main(argv: list[str]) -> int:
             if child.poll() is None:
                 child.terminate()
                 child.wait()
+
+
+def local_secret_key(var_dir: Path) -> str:
+    """This install's own key, made once and kept in var/secret_key: development
+    needs no setup, sessions survive restarts, and no two installs share a key.
+    Production sets SECRET_KEY instead."""
+    path = var_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 if __name__ == "__main__":

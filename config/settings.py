@@ -2,7 +2,6 @@
 defaults for development (see README.md for the list)."""
 
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,17 +52,6 @@ def envlist(name: str, default: list[str]) -> list[str]:
 VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var").resolve()
 
 
-def _local_secret_key() -> str:
-    """A random key kept under var/, so development needs no setup and never
-    ships a known key. Production sets SECRET_KEY."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -74,7 +62,9 @@ if not SECRET_KEY:
             "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
             "`make run` sets DEBUG=true for development and keeps a key under var/."
         )
-    SECRET_KEY = _local_secret_key()
+    from config.embedded import local_secret_key
+
+    SECRET_KEY = local_secret_key(VAR_DIR)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
