@@ -17,11 +17,11 @@ from django.db.models import Max
 
 from bench.pages import _text
 from bench.patterns import Workers, _empty_queues, _wait_for
-from bench.stepprofile import FINDING, VERDICT
+from bench.stepprofile import FINDING, VERDICT, scripted_pipeline
 from documents.models import Document
 from orchestrator.demo.seed import seed_debate_pipeline, seed_prices
 from orchestrator.engine import start_run
-from orchestrator.models import Agent, Run, Step
+from orchestrator.models import Run, Step
 
 SWEEP = [1, 2, 4, 8]
 RUNS_PER_WORKER = 20
@@ -33,20 +33,13 @@ def run() -> dict:
     seed_prices()
     pipeline = seed_debate_pipeline()
     script = scripted.Script()
-    script.clear()
-    agents = Agent.objects.filter(pipelineslot__pipeline=pipeline)
-    providers = dict(agents.values_list("pk", "provider"))
     text = _text(1)
     document, _ = Document.objects.get_or_create(
         sha256="bench-stepprofile".ljust(64, "0"),
         defaults={"original_name": "profile.txt", "kind": "text", "size": len(text), "text": text, "file": "p.txt"},
     )
-    audit_rate = pipeline.audit_rate
     by_workers = {}
-    try:
-        script.take_over_pipeline(pipeline)
-        pipeline.audit_rate = 0
-        pipeline.save(update_fields=["audit_rate"])
+    with scripted_pipeline(pipeline, script):
         _empty_queues(settings.RQ_QUEUE_NAMES)
         for workers in SWEEP:
             runs = RUNS_PER_WORKER * workers
@@ -64,10 +57,4 @@ def run() -> dict:
             steps = Step.objects.filter(run__in=ids, status=Step.Status.SUCCEEDED).count()
             by_workers[str(workers)] = round(steps / span, 1)
             print(f"   L=0, {workers} worker(s): {steps} steps in {span:.1f} s = {steps / span:.1f} steps/s")
-    finally:
-        for pk, provider in providers.items():
-            Agent.objects.filter(pk=pk).update(provider=provider)
-        pipeline.audit_rate = audit_rate
-        pipeline.save(update_fields=["audit_rate"])
-        script.clear()
     return {"engine": {"max_steps_per_s": max(by_workers.values()), "steps_per_s_by_workers": by_workers}}

@@ -20,6 +20,8 @@ import io
 import os
 import pstats
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import django_rq
 from django.conf import settings
@@ -29,9 +31,9 @@ from rq.worker import SimpleWorker
 from bench.pages import _text
 from bench.patterns import noop
 from documents.models import Document
-from orchestrator import engine
+from orchestrator import configcache, engine
 from orchestrator.demo.seed import seed_debate_pipeline, seed_prices
-from orchestrator.models import Step
+from orchestrator.models import Agent, Pipeline, Step
 
 RUNS = int(os.environ.get("QUORUM_BENCH_PROFILE_RUNS", 30))  # 3 steps each
 
@@ -72,6 +74,29 @@ class Queries:
             self.count += 1
 
 
+@contextmanager
+def scripted_pipeline(pipeline: Pipeline, script) -> Iterator[None]:
+    """The pipeline's agents answer from `script`, with no audit sampling, for the
+    block; their providers and the audit rate are put back after, so the bench
+    modules that run later (or the next `make bench`) find the pipeline as seeded."""
+    agents = Agent.objects.filter(pipelineslot__pipeline=pipeline)
+    providers = dict(agents.values_list("pk", "provider"))
+    audit_rate = pipeline.audit_rate
+    try:
+        script.clear()
+        script.take_over_pipeline(pipeline)
+        pipeline.audit_rate = 0
+        pipeline.save(update_fields=["audit_rate"])
+        yield
+    finally:
+        for pk, provider in providers.items():
+            Agent.objects.filter(pk=pk).update(provider=provider)
+        configcache.changed()  # a bulk update sends no signal
+        pipeline.audit_rate = audit_rate
+        pipeline.save(update_fields=["audit_rate"])
+        script.clear()
+
+
 def _cumulative(stats: pstats.Stats, pattern: str) -> float:
     path, name = pattern.split(":*(")
     name = name.rstrip(")")
@@ -110,11 +135,12 @@ def run() -> dict:
     scripted.register()
     seed_prices()
     pipeline = seed_debate_pipeline()
-    pipeline.audit_rate = 0
-    pipeline.save(update_fields=["audit_rate"])
     script = scripted.Script()
-    script.clear()
-    script.take_over_pipeline(pipeline)
+    with scripted_pipeline(pipeline, script):
+        return _profile(pipeline, script)
+
+
+def _profile(pipeline: Pipeline, script) -> dict:
     text = _text(1)  # a 12-page contract
     document, _ = Document.objects.get_or_create(
         sha256="bench-stepprofile".ljust(64, "0"),
@@ -149,9 +175,15 @@ def run() -> dict:
         profile.disable()
     steps = Step.objects.filter(run__in=ids, status=Step.Status.SUCCEEDED).count()
     stats = pstats.Stats(profile)
+    if os.environ.get("QUORUM_BENCH_PROFILE_OUT"):  # for snakeviz, pstats, or a diff of two profiles
+        stats.dump_stats(os.environ["QUORUM_BENCH_PROFILE_OUT"])
     hot = io.StringIO()
-    pstats.Stats(profile, stream=hot).sort_stats("tottime").print_stats(25)
-    print(hot.getvalue()[-6000:])
+    # QUORUM_BENCH_PROFILE_SORT=cumulative QUORUM_BENCH_PROFILE_LINES=200: the whole call tree's costs.
+    sort = os.environ.get("QUORUM_BENCH_PROFILE_SORT", "tottime")
+    pstats.Stats(profile, stream=hot).sort_stats(sort).print_stats(
+        int(os.environ.get("QUORUM_BENCH_PROFILE_LINES", 25))
+    )
+    print(hot.getvalue())
     per_step = {"total": wall_ms / steps, "db": queries.seconds * 1000 / steps}
     for part, patterns in PARTS.items():
         per_step[part] = sum(_cumulative(stats, p) for p in patterns) * 1000 / steps
@@ -181,5 +213,4 @@ def run() -> dict:
         flush=True,
     )
     print(f"   parts: {parts}", flush=True)  # fmt: skip
-    script.clear()
     return {"engine_profile": figures}

@@ -279,8 +279,9 @@ QUORUM_RETRY_AFTER_CAP_S = envint("QUORUM_RETRY_AFTER_CAP_S", 20)
 QUORUM_OFFLINE_LATENCY = os.environ.get("QUORUM_OFFLINE_LATENCY", "0")
 # The engine's own retry of transient provider errors, on top of the SDK's.
 QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
-# A running step's job writes a heartbeat key this often (TTL 3x): the reaper takes a
-# step whose heartbeat expired for lost, so a killed worker's step is back within ~40 s.
+# A running step's job keeps a heartbeat key alive (renewed every second, expiring
+# 3x this after the last renewal): the reaper takes a step whose heartbeat expired
+# for lost, so a killed worker's step is back within ~40 s.
 QUORUM_STEP_HEARTBEAT_S = envint("QUORUM_STEP_HEARTBEAT_S", 5)
 # How many times a step's job may be lost (killed worker, wiped Redis) before it fails.
 QUORUM_STEP_MAX_LOSSES = envint("QUORUM_STEP_MAX_LOSSES", 5)

@@ -26,12 +26,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Func, IntegerField
 from django.utils import timezone
 
 from review.routing import open_review_items
 
-from . import jobs
+from . import configcache, jobs
 from . import models as signals
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, limits, stable_layout
 from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
@@ -112,21 +112,23 @@ def readvance_finished_runs() -> list[int]:
 def advance(run_id: int) -> None:
     """Decide and schedule what comes next. The row lock makes fan-in race-free:
     when two steps finish at once, exactly one of them schedules the next wave."""
-    with transaction.atomic():
+    # No savepoint when called inside a step's settling transaction: nothing here is
+    # caught and retried within it, and a savepoint is two more round trips a step.
+    with transaction.atomic(savepoint=False):
         # Lock the run row only (of=self), not the pipeline and rubric joined to it.
         run = Run.objects.select_for_update(of=("self",)).select_related("pipeline__rubric__active").get(pk=run_id)
-        if run.is_finished:
-            # A step that finishes after its run failed or stopped was still paid
-            # for: the run's totals and progress are the sum of its steps again.
-            _count_steps(run)
-            run.save(update_fields=[*_TOTAL_FIELDS, "steps_done"])
-            return
         if run.status == Run.Status.HELD:
             return
         # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
         steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}
+        if run.is_finished:
+            # A step that finishes after its run failed or stopped was still paid
+            # for: the run's totals and progress are the sum of its steps again.
+            _count_steps(run, steps)
+            run.save(update_fields=[*_TOTAL_FIELDS, "steps_done"])
+            return
         states = {key: StepState(key, step.status, step.output, step.error) for key, step in steps.items()}
-        slots = {slot.name: slot for slot in run.pipeline.slots.select_related("agent", "subpipeline")}
+        slots = _slots(run.pipeline)
         try:
             outcome = decider_for(run.pipeline.pattern)(context_for(run, list(slots.values())), states)
         except (KeyError, TypeError, ValueError) as error:
@@ -139,7 +141,7 @@ def advance(run_id: int) -> None:
             )
         run.steps_planned = max(outcome.planned, len(steps))
         # Totals and progress are the sum of the steps at every step's finish, not only the run's.
-        _count_steps(run)
+        _count_steps(run, steps)
         if run.started_at is None:
             run.started_at = timezone.now()
         if outcome.error:
@@ -160,6 +162,16 @@ def advance(run_id: int) -> None:
             # Only once this run's row is saved: a child run that finishes at once advances this run again.
             for step, pipeline in children:
                 _start_child_run(run, step, pipeline)
+
+
+def _slots(pipeline: Pipeline) -> dict[str, PipelineSlot]:
+    """The pipeline's slots by name, with their agents and nested pipelines: read
+    at every step's finish, changed only by an admin (configcache)."""
+
+    def load() -> dict[str, PipelineSlot]:
+        return {slot.name: slot for slot in pipeline.slots.select_related("agent", "subpipeline")}
+
+    return configcache.cached(("slots", pipeline.pk), load)
 
 
 def _budget_reached(run: Run, outcome: Outcome, steps: dict[str, Step]) -> Decimal | None:
@@ -299,14 +311,15 @@ def _finish_parent_step(child: Run) -> None:
 _TOTAL_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost")
 
 
-def _count_steps(run: Run) -> None:
+def _count_steps(run: Run, steps: dict[str, Step]) -> None:
     """Set the run's totals to the sum of its own steps (a replay's reused steps
     were paid for in the run they came from) and its progress to the steps
-    finished, from the database: the caller saves."""
-    totals = run.steps.filter(copied_from__isnull=True).aggregate(**{field: Sum(field) for field in _TOTAL_FIELDS})
-    for field, value in totals.items():
-        setattr(run, field, value or 0)
-    run.steps_done = run.steps.filter(status__in=[Step.Status.SUCCEEDED, Step.Status.FAILED]).count()
+    finished: the caller saves. `steps` are all the run's steps, read under the
+    run's lock, so no step is missing from the sums."""
+    own = [step for step in steps.values() if step.copied_from_id is None]
+    for field in _TOTAL_FIELDS:
+        setattr(run, field, sum((getattr(step, field) for step in own), Decimal(0) if field == "cost" else 0))
+    run.steps_done = sum(step.is_finished for step in steps.values())
 
 
 def _cancel_queued(run: Run) -> int:
@@ -323,11 +336,11 @@ CANCELLED = "Cancelled: the run ended before this step started, so it was never 
 
 
 def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = "", outcome: Outcome | None = None):
-    if outcome is None:
-        _cancel_queued(run)
+    if outcome is None and _cancel_queued(run):
+        steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}  # as cancelled
     # A replay's reused steps were paid for, and timed, in the run they came from.
     own = [step for step in steps.values() if step.copied_from_id is None]
-    _count_steps(run)
+    _count_steps(run, steps)
     run.critical_path_ms = critical_path_ms(own)
     run.finished_at = timezone.now()
     run.error = error
@@ -337,7 +350,8 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
         # The pattern marked the findings a human must see; file them in the inbox. A run
         # holding a nested run whose findings await review awaits that review too.
         own_items = open_review_items(run)
-        status = Run.Status.NEEDS_REVIEW if own_items or _children_in_review(run) else Run.Status.DONE
+        nested = any(step.agent_id is None for step in steps.values()) and _children_in_review(run)
+        status = Run.Status.NEEDS_REVIEW if own_items or nested else Run.Status.DONE
     run.status = status
     run.save()
     log.info("run=%s finished status=%s cost=%s", run.pk, run.status, run.cost)
@@ -562,9 +576,11 @@ def _save_fenced(step: Step, fields: list[str]) -> bool:
     to the row's either way; a loser's attempts are marked discarded, with their
     cost, and it overwrites nothing else. True if this execution holds the claim."""
     fence = step._fence
+    if step.claim and _save_held(step, fields):
+        return True
     mine = step.attempts[fence["flushed"] :]
     delta = {name: getattr(step, name) - fence[name] for name in _USAGE}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row = Step.objects.select_for_update().only("claim", "attempts", *_USAGE).get(pk=step.pk)
         held = bool(step.claim) and row.claim == step.claim
         if not held:
@@ -580,6 +596,20 @@ def _save_fenced(step: Step, fields: list[str]) -> bool:
         setattr(step, name, values[name])
     step._fence = {"flushed": len(attempts), **{name: values[name] for name in _USAGE}}
     return held
+
+
+def _save_held(step: Step, fields: list[str]) -> bool:
+    """The usual case of _save_fenced in one conditional update: this execution
+    still holds the claim and the row's trace is still what it flushed (nobody
+    recorded a lost job or a discarded call on it since), so the row becomes what
+    `step` holds. False, with nothing written, when either changed."""
+    flushed = Func(F("attempts"), function="jsonb_array_length", output_field=IntegerField())
+    values = {name: getattr(step, name) for name in ("attempts", *_USAGE, *fields)}
+    held = Step.objects.alias(flushed=flushed).filter(pk=step.pk, claim=step.claim, flushed=step._fence["flushed"])
+    if not held.update(**values):
+        return False
+    step._fence = {"flushed": len(step.attempts), **{name: getattr(step, name) for name in _USAGE}}
+    return True
 
 
 def build_request(step: Step) -> Request:
@@ -628,7 +658,10 @@ def _context_read_again(step: Step) -> bool:
     if agent.rebuttal_prompt_id or step.prompt_kind == Step.PromptKind.REBUTTAL:
         return True
     others = PipelineSlot.objects.filter(pipeline_id=step.run.pipeline_id, agent__model=agent.model)
-    return others.exclude(agent_id=agent.pk).exists()
+    return configcache.cached(
+        ("context read again", step.run.pipeline_id, agent.pk, agent.model),
+        others.exclude(agent_id=agent.pk).exists,
+    )
 
 
 def render(template: str, inputs: dict[str, Any]) -> str:

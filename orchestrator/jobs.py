@@ -3,7 +3,9 @@ the log context that names the run and step on every line a step's job writes.""
 
 import contextlib
 import logging
+import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from functools import partial
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
@@ -40,34 +43,61 @@ def alive_key(job_id: str) -> str:
 
 @contextmanager
 def heartbeat(job_id: str) -> Iterator[None]:
-    """While a step's job runs, keep a key with a short TTL alive in Redis from a
-    thread of its own. A SimpleWorker sends no RQ heartbeat while its job runs (the
-    job holds its only thread), and a killed worker's key lingers for the job's
-    whole timeout; this key expires within 3 beats of the process dying, so the
-    reaper tells a slow live call (key present) from a dead one (key gone)."""
+    """While a step's job runs, keep a key with a short TTL alive in Redis. A
+    SimpleWorker sends no RQ heartbeat while its job runs (the job holds its only
+    thread), and a killed worker's key lingers for the job's whole timeout; this
+    key expires within 3 beats of the process dying, so the reaper tells a slow
+    live call (key present) from a dead one (key gone)."""
     if not job_id:
         yield
         return
-    every = settings.QUORUM_STEP_HEARTBEAT_S
-    stop = threading.Event()
-    key = alive_key(job_id)
-
-    def beat() -> None:
-        while True:
-            with contextlib.suppress(RedisError):  # Redis restarting: the next beat writes it again
-                django_rq.get_connection("default").set(key, "1", ex=every * 3)
-            if stop.wait(every):
-                return
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
+    key, ttl = alive_key(job_id), 3 * settings.QUORUM_STEP_HEARTBEAT_S
+    with contextlib.suppress(RedisError):  # Redis restarting: the next beat writes it again
+        redis().set(key, "1", ex=ttl)
+    with _beating_lock:
+        _beating[key] = ttl
+    _start_beating()
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
-        with contextlib.suppress(RedisError):
-            django_rq.get_connection("default").delete(key)
+        with _beating_lock:  # never renewed by a beat after this
+            del _beating[key]
+            with contextlib.suppress(RedisError):
+                redis().delete(key)
+
+
+# One thread per process renews the keys of the jobs it runs (one at a time in an
+# RQ worker), every second: cheaper than a thread started and joined for every job.
+_beating: dict[str, int] = {}  # key: its TTL in seconds
+_beating_lock = threading.Lock()
+_beater: threading.Thread | None = None
+
+
+def _after_fork() -> None:
+    """A forked work horse inherits the variables, not the thread, and perhaps a held lock."""
+    global _beater, _beating_lock
+    _beater, _beating_lock = None, threading.Lock()
+    _beating.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _start_beating() -> None:
+    global _beater
+    if _beater is not None and _beater.is_alive():
+        return
+
+    def beat() -> None:
+        while True:
+            time.sleep(1)
+            with _beating_lock:
+                for key, ttl in _beating.items():
+                    with contextlib.suppress(RedisError):
+                        redis().set(key, "1", ex=ttl)
+
+    _beater = threading.Thread(target=beat, name="quorum-heartbeat", daemon=True)
+    _beater.start()
 
 
 def current_worker() -> str:
@@ -109,6 +139,13 @@ def _queue(name: str) -> Queue:
     return queue
 
 
+def redis() -> Redis:
+    """This process's client of the default queue's Redis (heartbeats, rate limits,
+    lost-job checks). One client and pool per process: a new one per call opens a
+    socket and reads package metadata every time, milliseconds a step."""
+    return _queue("default").connection
+
+
 def enqueue_step(
     step_id: int, job_id: str, queue_name: str, timeout_s: int, delay_s: float = 0, at_front: bool = False
 ) -> None:
@@ -148,7 +185,7 @@ def is_lost(step, now: datetime) -> bool:
     never a loss: a queued step is lost only when its job is gone from Redis (or
     ended without taking it); a running step only when its job's heartbeat
     (heartbeat()) stopped, that is, the process running it died."""
-    connection = django_rq.get_connection("default")
+    connection = redis()
     try:
         if step.status == "running":
             if connection.exists(alive_key(step.job_id)):

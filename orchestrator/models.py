@@ -48,8 +48,13 @@ class ModelPrice(models.Model):
     def price_for(cls, model: str) -> Price | None:
         """What calls to `model` cost now; None when it has no row (a self-hosted
         model, say), and such calls are recorded without a charge."""
-        row = cls.objects.filter(model=model).first()
-        return row.as_price() if row else None
+        from .configcache import cached
+
+        def load() -> Price | None:
+            row = cls.objects.filter(model=model).first()
+            return row.as_price() if row else None
+
+        return cached(("price", model), load)
 
     def as_price(self) -> Price:
         return Price(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Price)})
@@ -655,8 +660,13 @@ class ProviderLimit(models.Model):
     @classmethod
     def for_call(cls, provider: str, model: str) -> "ProviderLimit | None":
         """The limit that applies: the model's own, else the provider-wide one."""
-        found = {limit.model: limit for limit in cls.objects.filter(provider=provider, model__in=[model, ""])}
-        return found.get(model) or found.get("")
+        from .configcache import cached
+
+        def load() -> "ProviderLimit | None":
+            found = {limit.model: limit for limit in cls.objects.filter(provider=provider, model__in=[model, ""])}
+            return found.get(model) or found.get("")
+
+        return cached(("limit", provider, model), load)
 
 
 # Signals for whoever must learn of a run's end (notify: webhooks). Each is sent from

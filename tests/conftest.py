@@ -26,6 +26,15 @@ def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_config_cache():
+    """Each test's database starts over (its transaction rolled back, no signal
+    sent): no process may keep prices or limits cached from the last test."""
+    from orchestrator import configcache
+
+    configcache.forget()
+
+
 def _user(username: str, *groups: str) -> User:
     user = User.objects.create_user(username, f"{username}@example.com", PASSWORD)
     for name in groups:

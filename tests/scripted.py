@@ -23,6 +23,7 @@ from typing import Any
 import django_rq
 from rq.worker import SimpleWorker
 
+from orchestrator import configcache
 from orchestrator.llm import PROVIDERS, Completion, PermanentError, ProviderError, Request, TransientError, Usage
 
 NAME = "scripted"
@@ -101,6 +102,7 @@ class Script:
     def take_over(self, agents) -> None:
         """Make these agents (a queryset) answer from the script."""
         agents.update(provider=NAME)
+        configcache.changed()  # a bulk update sends no signal
 
     def take_over_pipeline(self, pipeline) -> None:
         """Every agent of `pipeline`, and of the pipelines its slots hold, answers from the script."""

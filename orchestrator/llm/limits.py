@@ -13,8 +13,9 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 
-import django_rq
 from redis.exceptions import RedisError
+
+from orchestrator import jobs
 
 # KEYS: in-flight leases, requests, tokens (sorted sets scored by time)
 # ARGV: lease id, lease seconds, max concurrent, rpm, tpm, tokens (0 = no limit)
@@ -63,7 +64,7 @@ class Lease:
         """Give the concurrency slot back (requests and tokens stay counted for their minute)."""
         if self.key:
             with contextlib.suppress(RedisError):  # else the lease expires on its own
-                django_rq.get_connection("default").zrem(self.key, self.id)
+                jobs.redis().zrem(self.key, self.id)
             self.key = ""
 
 
@@ -83,7 +84,7 @@ def try_acquire(provider: str, model: str, tokens: int, lease_s: int) -> Lease |
     keys = _keys(limit.provider, limit.model)
     lease_id = uuid.uuid4().hex
     try:
-        connection = django_rq.get_connection("default")
+        connection = jobs.redis()
         waited = float(
             connection.eval(
                 _TAKE,
@@ -117,4 +118,4 @@ DEFERRED_KEY = "quorum:limit:deferred"
 def count_deferral() -> None:
     """Count a step put back for its rate limit (make chaos reports the share)."""
     with contextlib.suppress(RedisError):
-        django_rq.get_connection("default").incr(DEFERRED_KEY)
+        jobs.redis().incr(DEFERRED_KEY)
