@@ -1,5 +1,5 @@
 """What every step reads and admins rarely change (model prices, provider limits,
-which agents of a pipeline share a model), kept in each worker process between
+pipelines' slots and agents, the active prompt and rubric versions), kept in each worker process between
 steps instead of queried for every one.
 
 Exact, not time-limited: saving or deleting one of the models below writes a new
@@ -74,8 +74,9 @@ def _new_token() -> None:
 
 def connect() -> None:
     """Called from OrchestratorConfig.ready()."""
-    from .models import Agent, ModelPrice, Pipeline, PipelineSlot, ProviderLimit
+    from .models import Agent, ModelPrice, Pipeline, PipelineSlot, Prompt, ProviderLimit, Rubric
 
-    for model in (Agent, ModelPrice, Pipeline, PipelineSlot, ProviderLimit):
+    # Versions are immutable; activating one saves its Prompt or Rubric.
+    for model in (Agent, ModelPrice, Pipeline, PipelineSlot, Prompt, ProviderLimit, Rubric):
         post_save.connect(changed, sender=model, dispatch_uid=f"configcache-save-{model.__name__}")
         post_delete.connect(changed, sender=model, dispatch_uid=f"configcache-delete-{model.__name__}")

@@ -34,7 +34,7 @@ from review.routing import open_review_items
 from . import configcache, jobs
 from . import models as signals
 from .llm import Completion, PermanentError, ProviderError, Request, TransientError, get_provider, limits, stable_layout
-from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Run, Step
+from .models import Agent, KnowledgeEntry, ModelPrice, Pipeline, PipelineSlot, Prompt, PromptVersion, Run, Step
 from .patterns import MAX_NESTING, Outcome, RunContext, StepState, decider_for
 from .patterns.schemas import output_errors
 
@@ -422,13 +422,9 @@ def critical_path_ms(steps) -> int:
 def execute_step(step_id: int) -> None:
     """Run one step. Safe to deliver twice: only the delivery that moves the
     step from queued to running calls the model."""
-    step = (
-        Step.objects.select_related(
-            "agent__prompt__active", "agent__rebuttal_prompt__active", "run__document", "run__pipeline__rubric__active"
-        )
-        .filter(pk=step_id, agent__isnull=False)
-        .first()
-    )
+    # Few joins (a wide one costs milliseconds to plan): the prompt and rubric
+    # versions come from configcache.
+    step = Step.objects.select_related("agent", "run__document").filter(pk=step_id, agent__isnull=False).first()
     if step is None:
         return
     with jobs.step_context(step.run_id, step.pk):  # every line logged from here names the run and step
@@ -518,11 +514,11 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     fields = {"status": step.status, "started_at": step.started_at, "claim": step.claim, "worker": step.worker}
     if request is not None:
         step.request = _request_json(request)
-        step.prompt_version = step.agent.prompt_for(step.prompt_kind).active
-        step.rubric_version = step.run.pipeline.rubric.active if step.run.pipeline.rubric else None
+        step.prompt_version = prompt_and_version(step.agent, step.prompt_kind)[1]
+        step.rubric_version_id = _rubric_version_id(step.run.pipeline_id)
         step.provider = step.agent.provider_name()
         step.model = request.model
-        fields |= {name: getattr(step, name) for name in ("request", "prompt_version", "rubric_version", "provider")}
+        fields |= {name: getattr(step, name) for name in ("request", "prompt_version", "rubric_version_id", "provider")}
         fields["model"] = step.model
     return bool(Step.objects.filter(pk=step.pk, status=Step.Status.QUEUED).update(**fields))
 
@@ -612,10 +608,28 @@ def _save_held(step: Step, fields: list[str]) -> bool:
     return True
 
 
+def prompt_and_version(agent: Agent, kind: str) -> tuple[Prompt, PromptVersion | None]:
+    """The prompt a step of this kind renders and its active version."""
+
+    def load() -> tuple[Prompt, PromptVersion | None]:
+        prompt = agent.prompt_for(kind)
+        return prompt, prompt.active
+
+    return configcache.cached(("prompt", agent.pk, agent.prompt_id, agent.rebuttal_prompt_id, kind), load)
+
+
+def _rubric_version_id(pipeline_id: int) -> int | None:
+    """The active version of the pipeline's rubric, which the step is judged by."""
+
+    def load() -> int | None:
+        return Pipeline.objects.filter(pk=pipeline_id).values_list("rubric__active", flat=True).first()
+
+    return configcache.cached(("rubric version", pipeline_id), load)
+
+
 def build_request(step: Step) -> Request:
     agent: Agent = step.agent
-    prompt = agent.prompt_for(step.prompt_kind)
-    version = prompt.active
+    prompt, version = prompt_and_version(agent, step.prompt_kind)
     if version is None:
         raise PermanentError(f"Prompt {prompt.slug} has no active version")
     document = step.run.document

@@ -55,8 +55,8 @@ def test_pages_sharing_one_huge_content_stream_are_read_within_the_limits(client
 
     document = Document.objects.get()
     if document.status == Document.Status.FAILED:
-        # Refused by a named limit, and the document page says so.
-        assert document.error.startswith(("too slow", "too complex")), document.error
+        # Refused by a named limit (which one first depends on the machine's speed), and the page says so.
+        assert document.error.startswith(("too slow", "too complex", "too long")), document.error
         assert "limit" in document.error
         page = client.get(document.get_absolute_url())
         assert page.status_code == 200
