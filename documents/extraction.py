@@ -286,7 +286,9 @@ def _read_pdf(data: bytes, limits: Limits) -> Extracted:
             read[key] = text
         texts.append(text)
         if sum(map(len, texts)) > limits.chars:
-            raise ExtractionError(f"too long: more than {limits.chars:,} characters of text (the limit) by page {number}")
+            raise ExtractionError(
+                f"too long: more than {limits.chars:,} characters of text (the limit) by page {number}"
+            )
     scanned = [number for number, text in enumerate(texts, start=1) if not text]
     if not scanned:
         return Extracted(Kind.PDF, "\n\n".join(texts), count)
