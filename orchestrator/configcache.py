@@ -1,6 +1,6 @@
 """What every step reads and admins rarely change (model prices, provider limits,
-pipelines' slots and agents, the active prompt and rubric versions), kept in each worker process between
-steps instead of queried for every one.
+pipelines' slots and agents, the active prompt and rubric versions), kept in
+each worker process between steps instead of queried for every one.
 
 Exact, not time-limited: saving or deleting one of the models below writes a new
 token to Redis (when saved and again once committed), and a process that finds
@@ -12,7 +12,9 @@ these models that way calls changed() itself.
 
 import logging
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -24,12 +26,13 @@ TOKEN_KEY = "quorum:config-token"  # noqa: S105 - a Redis key, not a secret
 
 _values: dict[Hashable, object] = {}
 _filled_under: bytes | None = None
+_held: ContextVar[bytes | None] = ContextVar("configcache_token", default=None)  # see one_look()
 
 
 def cached[T](key: Hashable, load: Callable[[], T]) -> T:
     """`load()`'s value for `key`, loaded again after any change to the models below."""
     global _filled_under
-    token = _token()
+    token = _held.get() or _token()
     if token is None:
         return load()
     if token != _filled_under:
@@ -38,6 +41,17 @@ def cached[T](key: Hashable, load: Callable[[], T]) -> T:
     if key not in _values:
         _values[key] = load()
     return _values[key]  # type: ignore[return-value]
+
+
+@contextmanager
+def one_look() -> Iterator[None]:
+    """Within the block (one step's job) Redis is asked for the token once: what
+    was current when the step began is what it runs with."""
+    reset = _held.set(_token())
+    try:
+        yield
+    finally:
+        _held.reset(reset)
 
 
 def changed(**_signal_kwargs) -> None:

@@ -115,8 +115,8 @@ def advance(run_id: int) -> None:
     # No savepoint when called inside a step's settling transaction: nothing here is
     # caught and retried within it, and a savepoint is two more round trips a step.
     with transaction.atomic(savepoint=False):
-        # Lock the run row only (of=self), not the pipeline and rubric joined to it.
-        run = Run.objects.select_for_update(of=("self",)).select_related("pipeline__rubric__active").get(pk=run_id)
+        run = Run.objects.select_for_update().get(pk=run_id)
+        run.pipeline = _pipeline(run.pipeline_id)
         if run.status == Run.Status.HELD:
             return
         # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
@@ -162,6 +162,13 @@ def advance(run_id: int) -> None:
             # Only once this run's row is saved: a child run that finishes at once advances this run again.
             for step, pipeline in children:
                 _start_child_run(run, step, pipeline)
+
+
+def _pipeline(pipeline_id: int) -> Pipeline:
+    """The pipeline with its rubric's active version, as every advance reads it."""
+    return configcache.cached(
+        ("pipeline", pipeline_id), lambda: Pipeline.objects.select_related("rubric__active").get(pk=pipeline_id)
+    )
 
 
 def _slots(pipeline: Pipeline) -> dict[str, PipelineSlot]:

@@ -26,12 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def execute_step_job(step_id: int) -> None:
+    from . import configcache
     from .engine import execute_step
 
     _drop_stale_connection()
     job = get_current_job()
     try:
-        with heartbeat(job.id if job else ""):
+        with heartbeat(job.id if job else ""), configcache.one_look():
             execute_step(step_id)
     finally:
         _drop_stale_connection()
