@@ -225,6 +225,32 @@ def test_each_csv_row_reads_as_before_neutralised_and_one_line_per_cell(
 
 
 @pytest.mark.parametrize(
+    "findings",
+    [
+        [{"key": "a:1", "title": "=Renews", "is_issue": True, "review": {"decision": {"choice": "x", "by": "rosa"}}},
+         {"key": "b:1", "title": "Law", "is_issue": False, "review": {"reason": "disputed", "decision": None}}],
+        [],
+        None,
+        "missing",
+        # Shapes the engine does not write, joined in Python instead of the database, to the same cells.
+        [{"key": "a:1", "title": 42, "is_issue": 1}, {"key": ["k"], "title": ["t"], "is_issue": "yes"}],
+        [{"key": 7, "title": "T", "is_issue": True, "review": {"decision": {"choice": 1, "by": None}}}],
+        {},
+    ],
+)  # fmt: skip
+def test_runs_csv_joins_findings_and_decisions_the_same_for_every_shape(
+    client_for, analyst, make_document, debate_pipeline, findings
+):
+    from orchestrator.runs.export import finding_cells, safe_cell
+
+    result = {"counts": {}} if findings == "missing" else {"findings": findings}
+    Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.DONE, result=result)
+    [row] = _csv(client_for(analyst).get(reverse("orchestrator:runs_export")))
+    joined, decisions = finding_cells(None if findings == "missing" else findings)
+    assert (row["findings"], row["decisions"]) == (safe_cell(joined), safe_cell(decisions))
+
+
+@pytest.mark.parametrize(
     ("name", "per_run"),
     [("orchestrator:runs_export", 1), ("orchestrator:findings_export", 2), ("orchestrator:steps_export", 3)],
 )
