@@ -4,10 +4,12 @@ import csv
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from orchestrator import engine
-from orchestrator.models import Run
+from orchestrator.models import Run, Step
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,6 +166,112 @@ def test_steps_csv_honours_the_pipeline_filter(client_for, analyst, finished_run
     assert sorted(row["step"] for row in rows) == ["advocate:a", "advocate:b", "judge"]
     assert all(int(row["input_tokens"]) > 0 for row in rows)
     assert _csv(client.get(reverse("orchestrator:steps_export"), {"status": "failed"})) == []
+
+
+def _exported_run(n: int, document, pipeline) -> Run:
+    """A finished run with two findings (one decided by a reviewer) and three steps, made directly."""
+    findings = [
+        {"key": f"auto_renewal:{n}", "type": "auto_renewal", "title": "Renews itself", "severity": "medium",
+         "evidence": "renews\nautomatically", "status": "agreed", "flagged_by": ["a", "b"], "is_issue": True,
+         "review": {"reason": "disputed", "decision": {"choice": "accept_a", "by": "daniel", "at": "2026-11-30"}},
+         "routing": {"rule": "always", "why": "every finding"}},
+        {"key": f"governing_law:{n}", "type": "governing_law", "title": "=Governing law", "severity": "low",
+         "evidence": "New York", "status": "disputed", "flagged_by": ["b"], "is_issue": False, "review": None,
+         "judge": {"is_issue": False, "confidence": 0.8}},
+    ]  # fmt: skip
+    run = Run.objects.create(
+        document=document, pipeline=pipeline, status=Run.Status.DONE,
+        result={"findings": findings, "counts": {"issues": 1, "agreed": 1, "disputed": 1}},
+    )  # fmt: skip
+    for key, slot in (("advocate:a", "advocate_a"), ("advocate:b", "advocate_b"), ("judge", "judge")):
+        Step.objects.create(
+            run=run, key=key, slot=slot, agent=pipeline.agent_for(slot), status=Step.Status.SUCCEEDED, input_tokens=10
+        )
+    return run
+
+
+def test_each_csv_row_reads_as_before_neutralised_and_one_line_per_cell(
+    client_for, analyst, make_document, debate_pipeline
+):
+    """The exact cells of each CSV for one run made directly, through the views:
+    formulas quoted, evidence on one line, decisions with who made them."""
+    run = _exported_run(0, make_document(name="contract-0.txt"), debate_pipeline)
+    client = client_for(analyst)
+    [row] = _csv(client.get(reverse("orchestrator:runs_export")))
+    assert row == {
+        "run": str(run.pk), "document": "contract-0.txt", "pipeline": "contract-debate", "pattern": "debate",
+        "status": "done", "findings": "Renews itself [issue]; =Governing law [not an issue]", "issues": "1",
+        "agreed": "1", "disputed": "1", "decisions": "auto_renewal:0: accept_a by daniel", "input_tokens": "0",
+        "output_tokens": "0", "cost_usd": "0.000000", "wall_time_s": "", "created_at": run.created_at.isoformat(),
+        "not_reviewed": "",
+    }  # fmt: skip
+    renewal, law = _csv(client.get(reverse("orchestrator:findings_export")))
+    assert renewal == {
+        "run": str(run.pk), "document": "contract-0.txt", "pipeline": "contract-debate", "finding": "auto_renewal:0",
+        "type": "auto_renewal", "title": "Renews itself", "severity": "medium", "evidence": "renews automatically",
+        "flagged_by": "both", "agreement": "agreed", "judge_call": "", "judge_confidence": "", "final": "issue",
+        "review_reason": "disputed", "decision": "accept_a", "decided_by": "daniel", "decided_at": "2026-11-30",
+        "note": "", "routing_rule": "always", "routing": "every finding",
+    }  # fmt: skip
+    assert (law["title"], law["flagged_by"], law["judge_call"], law["judge_confidence"], law["decision"]) == (
+        "'=Governing law", "B", "not an issue", "0.8", ""
+    )  # fmt: skip
+    steps = _csv(client.get(reverse("orchestrator:steps_export")))
+    assert [(row["step"], row["agent"], row["input_tokens"], row["cost_usd"]) for row in steps] == [
+        ("advocate:a", "advocate-a-thorough", "10", "0.000000"),
+        ("advocate:b", "advocate-b-strict", "10", "0.000000"),
+        ("judge", "debate-judge", "10", "0.000000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "findings",
+    [
+        [{"key": "a:1", "title": "=Renews", "is_issue": True, "review": {"decision": {"choice": "x", "by": "rosa"}}},
+         {"key": "b:1", "title": "Law", "is_issue": False, "review": {"reason": "disputed", "decision": None}}],
+        [],
+        None,
+        "missing",
+        # Shapes the engine does not write, joined in Python instead of the database, to the same cells.
+        [{"key": "a:1", "title": 42, "is_issue": 1}, {"key": ["k"], "title": ["t"], "is_issue": "yes"}],
+        [{"key": 7, "title": "T", "is_issue": True, "review": {"decision": {"choice": 1, "by": None}}}],
+        {},
+    ],
+)  # fmt: skip
+def test_runs_csv_joins_findings_and_decisions_the_same_for_every_shape(
+    client_for, analyst, make_document, debate_pipeline, findings
+):
+    from orchestrator.runs.export import finding_cells, safe_cell
+
+    result = {"counts": {}} if findings == "missing" else {"findings": findings}
+    Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.DONE, result=result)
+    [row] = _csv(client_for(analyst).get(reverse("orchestrator:runs_export")))
+    joined, decisions = finding_cells(None if findings == "missing" else findings)
+    assert (row["findings"], row["decisions"]) == (safe_cell(joined), safe_cell(decisions))
+
+
+@pytest.mark.parametrize(
+    ("name", "per_run"),
+    [("orchestrator:runs_export", 1), ("orchestrator:findings_export", 2), ("orchestrator:steps_export", 3)],
+)
+def test_every_csv_makes_as_many_queries_for_30_runs_as_for_one(
+    client_for, analyst, make_document, debate_pipeline, name, per_run
+):
+    """No query per run, per finding or per step: the documents, pipelines and agents
+    come in the export's one query, however many runs it holds."""
+    client = client_for(analyst)
+    client.get(reverse(name))  # the session and the user, read once before counting
+
+    def export(runs: int) -> int:
+        while Run.objects.count() < runs:
+            n = Run.objects.count()
+            _exported_run(n, make_document(f"1. Renewal. Contract {n}.", name=f"contract-{n}.txt"), debate_pipeline)
+        with CaptureQueriesContext(connection) as queries:
+            rows = _csv(client.get(reverse(name)))
+        assert len(rows) == runs * per_run
+        return len(queries)
+
+    assert export(1) == export(30)
 
 
 @pytest.mark.parametrize("name", ["orchestrator:findings_export", "orchestrator:steps_export"])
