@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q, Sum
 from django.dispatch import Signal
 from django.urls import reverse
@@ -649,11 +649,14 @@ class StepSpend(models.Model):
 
     Kept by PostgreSQL triggers on orchestrator_step (migration 0015_stepspend), not
     by Python: the engine writes a step's cost with a conditional UPDATE (fencing)
-    that no model signal sees, and bulk inserts and deletes must count too. Every
-    insert, delete and change of a counted column adds its difference here, in the
-    same transaction as the step."""
+    that no model signal sees, and bulk inserts and deletes must count too. Each
+    insert, delete and change of a counted column appends its difference as a new
+    row, in the step's transaction: appending locks no shared row, so workers never
+    wait on one another here (an upsert would hold a pipeline's row until the step's
+    transaction, advance() included, commits). fold() adds the appended rows up into
+    one per key; readers sum every row, so a figure is exact whether folded or not."""
 
-    # No index of its own: the unique constraint's (pipeline, period, provider) serves it.
+    # No index of its own: (pipeline, period) below serves it.
     pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+", db_index=False)
     period = models.DateTimeField()  # the quarter hour's first instant (date_bin over 15 minutes)
     provider = models.CharField(max_length=20, blank=True)
@@ -661,14 +664,46 @@ class StepSpend(models.Model):
     calls = models.BigIntegerField(default=0)  # steps, as Count("id") over them counted them
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
+    # False on the rows the triggers append, true on fold()'s sums.
+    folded = models.BooleanField(default=False)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["pipeline", "period", "provider"], name="unique_step_spend_period")
+        indexes = [
+            models.Index(fields=["pipeline", "period"], name="step_spend_pipeline_period"),
+            models.Index(
+                fields=["pipeline", "period", "provider"], condition=Q(folded=False), name="step_spend_unfolded"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.pipeline_id} {self.period:%Y-%m-%d %H:%M} {self.provider}: {self.cost}"
+
+    @classmethod
+    def fold(cls) -> int:
+        """Replace the rows of every key that has appended ones by their sum, in one
+        statement (readers see the rows before or the sum after, never half); the
+        number of sums written. The reaper does this every tick. Rows appended
+        meanwhile are left for the next fold; two folds at once still keep every sum."""
+        with connection.cursor() as cursor:
+            cursor.execute(_FOLD_SPEND)
+            return cursor.rowcount
+
+
+_FOLD_SPEND = """
+WITH keys AS (
+    SELECT DISTINCT pipeline_id, period, provider FROM orchestrator_stepspend WHERE NOT folded
+), gone AS (
+    DELETE FROM orchestrator_stepspend spend USING keys
+    WHERE spend.pipeline_id = keys.pipeline_id AND spend.period = keys.period AND spend.provider = keys.provider
+    RETURNING spend.pipeline_id, spend.period, spend.provider, spend.cost, spend.calls, spend.input_tokens,
+        spend.output_tokens
+)
+INSERT INTO orchestrator_stepspend (pipeline_id, period, provider, cost, calls, input_tokens, output_tokens, folded)
+SELECT pipeline_id, period, provider, sum(cost), sum(calls), sum(input_tokens), sum(output_tokens), true
+FROM gone
+GROUP BY pipeline_id, period, provider
+HAVING sum(cost) <> 0 OR sum(calls) <> 0 OR sum(input_tokens) <> 0 OR sum(output_tokens) <> 0
+"""
 
 
 class ProviderLimit(models.Model):

@@ -92,7 +92,8 @@ def _summed_from_the_steps() -> dict:
 
 def test_the_quarter_hour_sums_follow_every_way_a_step_changes(make_document, debate_pipeline):
     """StepSpend is kept by triggers on the step table: whatever writes a step (the ORM,
-    the engine's conditional updates, bulk inserts, cascades), its sums stay those of the steps."""
+    the engine's conditional updates, bulk inserts, cascades), its sums stay those of the
+    steps, folded or not."""
     other = Pipeline.objects.create(slug="other", name="Other", pattern=Pipeline.Pattern.CHAIN)
     document = make_document()
     now = timezone.now()
@@ -127,12 +128,21 @@ def test_the_quarter_hour_sums_follow_every_way_a_step_changes(make_document, de
     parent.cost = Decimal("0.40")
     parent.save()
     check()
+    # The reaper folds what the triggers appended into one row per key; the sums stay.
+    assert StepSpend.objects.filter(folded=False).count() > 5
+    StepSpend.fold()
+    check()
+    assert not StepSpend.objects.filter(folded=False).exists()
+    keys = StepSpend.objects.values_list("pipeline", "period", "provider")
+    assert len(set(keys)) == keys.count()
     first.delete()
     check()
     Run.objects.filter(pk=other_run.pk).delete()
     run.delete()  # its steps, the nested run and its steps go with it
     check()
     assert _summed_from_the_steps()  # the replay's step, now counted
+    StepSpend.fold()
+    check()
     assert not any(figures for key, figures in _by_month(StepSpend.objects.filter(pipeline=other), "period").items())
 
 

@@ -1,6 +1,7 @@
 """StepSpend: the steps' cost, tokens and number per pipeline, provider and quarter
 hour, kept by triggers on orchestrator_step (the engine saves a step's cost with a
-conditional UPDATE no signal sees), and filled from the steps already there. The
+conditional UPDATE no signal sees) that append differences, and filled from the
+steps already there. The
 spend page and the monthly budget read it instead of summing every step (bench.runpages).
 Plus a partial index for the spend page's calls with no price."""
 
@@ -11,47 +12,45 @@ from django.db import migrations, models
 
 # Counted: the steps of top-level runs (a nested run's cost rolls up into its parent
 # step) that are not a replay's reused steps (paid for by their original run), each in
-# the quarter hour of its queued_at. Rows are added up in key order, so two
-# transactions never wait on each other's rows crosswise.
+# the quarter hour of its queued_at. The triggers append differences (a new row each,
+# no shared row locked); StepSpend.fold() adds them up.
 _PERIOD = "date_bin('15 minutes', {0}.queued_at, timestamptz '2000-01-01 00:00:00+00')"
-_UPSERT = """
-    INSERT INTO orchestrator_stepspend AS spend
-        (pipeline_id, period, provider, cost, calls, input_tokens, output_tokens)
+_APPEND = """
+    INSERT INTO orchestrator_stepspend
+        (pipeline_id, period, provider, cost, calls, input_tokens, output_tokens, folded)
     SELECT run.pipeline_id, {period}, {alias}.provider, {sign} * sum({alias}.cost), {calls},
-        {sign} * sum({alias}.input_tokens), {sign} * sum({alias}.output_tokens)
+        {sign} * sum({alias}.input_tokens), {sign} * sum({alias}.output_tokens), {folded}
     FROM {source} JOIN orchestrator_run run ON run.id = {alias}.run_id
     WHERE run.parent_step_id IS NULL AND {alias}.copied_from_id IS NULL
     GROUP BY 1, 2, 3
-    ORDER BY 1, 2, 3
-    ON CONFLICT (pipeline_id, period, provider) DO UPDATE SET
-        cost = spend.cost + EXCLUDED.cost,
-        calls = spend.calls + EXCLUDED.calls,
-        input_tokens = spend.input_tokens + EXCLUDED.input_tokens,
-        output_tokens = spend.output_tokens + EXCLUDED.output_tokens
+    HAVING sum({alias}.cost) <> 0 OR {calls} <> 0 OR sum({alias}.input_tokens) <> 0
+        OR sum({alias}.output_tokens) <> 0
 """
 
 
-def _upsert(source: str, alias: str, sign: str, calls: str) -> str:
-    return _UPSERT.format(period=_PERIOD.format(alias), alias=alias, source=source, sign=sign, calls=calls)
+def _append(source: str, alias: str, sign: str, calls: str, folded: str = "false") -> str:
+    return _APPEND.format(
+        period=_PERIOD.format(alias), alias=alias, source=source, sign=sign, calls=calls, folded=folded
+    )
 
 
 CREATE = f"""
 CREATE FUNCTION orchestrator_stepspend_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {_upsert("inserted step", "step", "1", "count(*)")};
+    {_append("inserted step", "step", "1", "count(*)")};
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION orchestrator_stepspend_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {_upsert("deleted step", "step", "-1", "-count(*)")};
+    {_append("deleted step", "step", "-1", "-count(*)")};
     RETURN NULL;
 END $$;
 
 -- A changed step: its old figures out, its new ones in (one row when both fall in one period).
 CREATE FUNCTION orchestrator_stepspend_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {_upsert(
+    {_append(
         "(VALUES (-1, OLD.run_id, OLD.copied_from_id, OLD.queued_at, OLD.provider, -OLD.cost, "
         "-OLD.input_tokens, -OLD.output_tokens), "
         "(1, NEW.run_id, NEW.copied_from_id, NEW.queued_at, NEW.provider, NEW.cost, NEW.input_tokens, "
@@ -75,8 +74,8 @@ CREATE TRIGGER orchestrator_stepspend_update AFTER UPDATE ON orchestrator_step F
           OR OLD.run_id IS DISTINCT FROM NEW.run_id)
     EXECUTE FUNCTION orchestrator_stepspend_updated();
 
--- The steps already there (the triggers' lock on the table holds writers off until this commits).
-{_upsert("orchestrator_step step", "step", "1", "count(*)")};
+-- The steps already there, as folded sums (the triggers' lock on the table holds writers off until this commits).
+{_append("orchestrator_step step", "step", "1", "count(*)", folded="true")};
 """
 
 DROP = """
@@ -112,10 +111,16 @@ class Migration(migrations.Migration):
                 ("calls", models.BigIntegerField(default=0)),
                 ("input_tokens", models.BigIntegerField(default=0)),
                 ("output_tokens", models.BigIntegerField(default=0)),
+                ("folded", models.BooleanField(default=False)),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(fields=("pipeline", "period", "provider"), name="unique_step_spend_period")
+                "indexes": [
+                    models.Index(fields=["pipeline", "period"], name="step_spend_pipeline_period"),
+                    models.Index(
+                        condition=models.Q(("folded", False)),
+                        fields=["pipeline", "period", "provider"],
+                        name="step_spend_unfolded",
+                    ),
                 ],
             },
         ),
