@@ -77,12 +77,12 @@ def _seed() -> None:
             """
             INSERT INTO orchestrator_run (document_id, pipeline_id, status, result, error, steps_planned, steps_done,
                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost, critical_path_ms,
-                created_at, started_at, finished_at, replay_from, batch_mode)
+                created_at, started_at, finished_at, replay_from, batch_mode, not_reviewed)
             SELECT (%(docs)s)[1 + n %% cardinality(%(docs)s)], (%(pipes)s)[1 + n %% 3],
                 CASE WHEN n %% 20 < 14 THEN 'done' WHEN n %% 20 < 17 THEN 'needs_review'
                      WHEN n %% 20 = 17 THEN 'failed' ELSE 'reviewed' END,
                 %(result)s::jsonb, '', 10, 10, 30000, 6000, 0, 0, (n %% 97) / 100.0, 40000,
-                t, t + interval '1 second', t + interval '60 seconds', '', false
+                t, t + interval '1 second', t + interval '60 seconds', '', false, ''
             FROM generate_series(1, %(runs)s) n,
                  LATERAL (SELECT now() - (n::float8 * %(span)s / %(runs)s) * interval '1 second') AS at(t)
             """,
@@ -96,14 +96,14 @@ def _seed() -> None:
             INSERT INTO orchestrator_step (run_id, key, slot, agent_id, prompt_kind, parent_key, wave, status,
                 inputs, request, raw_response, output, validation_errors, attempts, error, provider, model,
                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost, latency_ms, job_id,
-                batch_id, queued_at, started_at, finished_at)
+                claim, worker, batch_id, queued_at, started_at, finished_at)
             SELECT r.id, 'step:' || k, CASE WHEN k = 1 THEN 'a' WHEN k = 2 THEN 'b' ELSE 'judge' END,
                 CASE WHEN k = 1 THEN %(a)s WHEN k = 2 THEN %(b)s ELSE %(judge)s END, '', '', LEAST(k, 3),
                 'succeeded', '{}'::jsonb,
                 '{"system": "You review contracts.", "messages": [{"role": "user", "content": "1. ..."}]}'::jsonb,
                 '{"findings": []}', '{"findings": []}'::jsonb, '[]'::jsonb,
                 '[{"number": 1, "latency_ms": 900, "error_class": "", "error": ""}]'::jsonb,
-                '', 'anthropic', 'claude-sonnet', 3000, 600, 0, 0, r.cost / 10, 900, '', '',
+                '', 'anthropic', 'claude-sonnet', 3000, 600, 0, 0, r.cost / 10, 900, '', '', '', '',
                 r.created_at + k * interval '1 second', r.created_at + k * interval '1 second',
                 r.created_at + (k + 1) * interval '1 second'
             FROM orchestrator_run r, generate_series(1, %(per_run)s) k
@@ -118,10 +118,10 @@ def _seed() -> None:
             INSERT INTO orchestrator_step (run_id, key, slot, agent_id, prompt_kind, parent_key, wave, status,
                 inputs, request, raw_response, output, validation_errors, attempts, error, provider, model,
                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost, latency_ms, job_id,
-                batch_id, queued_at, started_at, finished_at)
+                claim, worker, batch_id, queued_at, started_at, finished_at)
             SELECT %(run)s, 'wide:' || k, 'judge', %(judge)s, '', '', k / 10, 'succeeded', '{}'::jsonb, NULL, '',
                 '{"findings": []}'::jsonb, '[]'::jsonb, '[]'::jsonb, '', 'anthropic', 'claude-sonnet',
-                3000, 600, 0, 0, 0.001, 900, '', '', r.created_at + (k / 10) * interval '2 second',
+                3000, 600, 0, 0, 0.001, 900, '', '', '', '', r.created_at + (k / 10) * interval '2 second',
                 r.created_at + (k / 10) * interval '2 second', r.created_at + (k / 10 + 1) * interval '2 second'
             FROM orchestrator_run r, generate_series(1, %(wide)s) k WHERE r.id = %(run)s
             """,

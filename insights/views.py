@@ -30,13 +30,15 @@ def dashboard_page(request):
     except ValueError:
         until = None
     today = until or timezone.localdate()
+    pipelines = list(Pipeline.objects.filter(is_active=True).select_related("rubric__active"))
+    series = dashboard.daily_by_pipeline(pipelines, days, today)
     blocks = [
         {
             "pipeline": pipeline,
-            "charts": dashboard.charts(dashboard.daily(pipeline, days, today)),
+            "charts": dashboard.charts(series[pipeline.pk]),
             "load": review_load.measure(pipeline),
         }
-        for pipeline in Pipeline.objects.filter(is_active=True).select_related("rubric__active")
+        for pipeline in pipelines
     ]
     context = {"pipelines": blocks, "days": days, "day_choices": DASHBOARD_DAYS, "until": until}
     return render(request, "insights/dashboard.html", context)

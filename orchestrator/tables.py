@@ -5,6 +5,12 @@ from .models import Run
 
 
 class RunTable(tables.Table):
+    # The columns the table reads (its links and badges included): the runs list loads no others.
+    FIELDS = (
+        "id", "status", "not_reviewed", "steps_done", "steps_planned", "cost", "created_at",
+        "document", "document__original_name", "pipeline", "pipeline__slug", "pipeline__name",
+    )  # fmt: skip
+
     id = tables.Column(linkify=True, verbose_name="Run")
     document = tables.Column(linkify=lambda record: record.document.get_absolute_url())
     pipeline = tables.Column(linkify=True)

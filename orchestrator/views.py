@@ -41,7 +41,8 @@ def _get_run_for_user(request, run_id: int) -> Run:
 @role_required(ANALYST)
 def runs(request):
     form = RunFilterForm(request.GET or None)
-    queryset = Run.objects.top_level().select_related("document", "pipeline").defer("document__text")
+    # Only what the table shows: never a run's result or a document's text (a list of 25 runs).
+    queryset = Run.objects.top_level().select_related("document", "pipeline").only(*RunTable.FIELDS)
     if form.is_bound:
         queryset = form.filter(queryset)
     table = RunTable(queryset)

@@ -12,9 +12,10 @@ human saw: a lower bound, said so where it is shown."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import QuerySet
+from django.db.models import Func, JSONField, Q, QuerySet, Value
+from django.db.models.fields.json import KeyTransform
 
 from orchestrator.models import Pipeline, Run
 
@@ -24,6 +25,9 @@ from .policy import effective, rule_for
 THRESHOLDS = [round(0.5 + 0.05 * step, 2) for step in range(10)]  # 0.5 .. 0.95
 # The latest runs the figures are computed over (a page must stay quick).
 RECENT_RUNS = 2000
+# The findings the figures read: the simulator the disputed ones, items per document both kinds.
+DISPUTED = ("disputed",)
+COUNTED = ("agreed", "disputed")
 
 
 @dataclass(frozen=True)
@@ -45,26 +49,58 @@ class Load:
     confirmed: int
 
 
-def _runs(pipeline: Pipeline | None, runs: QuerySet[Run] | None) -> list[Run]:
+class Recent(NamedTuple):
+    """A run as the figures read it: its document and the findings they count,
+    nothing else (not the rest of its result, nor the findings they skip)."""
+
+    pk: int
+    document_id: int
+    result: dict
+
+
+class _Findings(Func):
+    """A run's findings with one of some statuses, picked out by PostgreSQL (a jsonpath
+    over result.findings): thousands of runs' whole results are not sent and decoded
+    for the few findings the figures read."""
+
+    function = "jsonb_path_query_array"
+    # NULL rather than [] for a run with none: most runs, and nothing to decode.
+    template = "NULLIF(%(function)s(%(expressions)s::jsonpath), '[]'::jsonb)"
+    output_field = JSONField()
+
+    def __init__(self, statuses: tuple[str, ...]):
+        condition = " || ".join(f'@.status == "{status}"' for status in statuses)
+        super().__init__(KeyTransform("findings", "result"), Value(f"$[*] ? ({condition})"))
+
+
+def _rows(runs: QuerySet[Run], statuses: tuple[str, ...]) -> list[Recent]:
+    rows = runs.values_list("id", "document_id", _Findings(statuses))
+    return [Recent(pk, document_id, {"findings": findings}) for pk, document_id, findings in rows]
+
+
+def _recent(pipeline: Pipeline | None, runs: QuerySet[Run] | None) -> QuerySet[Run]:
     if runs is None:
         runs = Run.objects.all()
         if pipeline is not None:
             runs = runs.filter(pipeline=pipeline)
     finished = runs.filter(status__in=[Run.Status.NEEDS_REVIEW, Run.Status.DONE, Run.Status.REVIEWED])
-    return list(finished.order_by("-created_at", "-id").only("id", "document_id", "result")[:RECENT_RUNS])
+    return finished.order_by("-created_at", "-id")[:RECENT_RUNS]
 
 
-def with_nested(runs: list[Run]) -> list[Run]:
-    """`runs` and the runs their slots started, at any depth (a Debate nested in a
-    Supervisor files its review items on its own run)."""
-    family, frontier = list(runs), [run.pk for run in runs]
-    while frontier:
-        children = list(
-            Run.objects.filter(parent_step__run_id__in=frontier).only("id", "document_id", "result", "parent_step")
-        )
-        family += children
-        frontier = [run.pk for run in children]
-    return family
+def _family(top: QuerySet[Run], statuses: tuple[str, ...]) -> tuple[list[Recent], list[QuerySet[Run]]]:
+    """The runs `top`'s slots started, at any depth (a Debate nested in a Supervisor
+    files its review items on its own run), and a subquery of ids per generation,
+    `top` first. Subqueries, not lists of ids: a list of 2,000 ids costs more to
+    send and plan than the query itself (bench.runpages)."""
+    generations, nested = [top.values("id")], []
+    while True:
+        # Only a step that holds a pipeline has a child run: parent_step is set on few runs.
+        children = Run.objects.filter(parent_step__isnull=False, parent_step__run__in=generations[-1])
+        found = _rows(children, statuses)
+        if not found:
+            return nested, generations
+        nested += found
+        generations.append(children.values("id"))
 
 
 def _queued(finding: dict[str, Any], policy: dict[str, Any]) -> bool:
@@ -95,39 +131,41 @@ def measure(
     table for `policy` (default: the pipeline's active policy) at each threshold."""
     if policy is None and pipeline is not None and pipeline.rubric_id and pipeline.rubric.active_id:
         policy = pipeline.rubric.active.policy
-    top = _runs(pipeline, runs)
+    recent_runs = _recent(pipeline, runs)
+    top = _rows(recent_runs, DISPUTED)  # the simulator reads the disputed findings only
     documents = {run.document_id for run in top}
-    recent = with_nested(top)
-    links = ReviewLink.objects.filter(run_id__in=[run.pk for run in recent])
+    nested, generations = _family(recent_runs, DISPUTED)
+    recent = top + nested
+    in_family = Q()
+    for generation in generations:
+        in_family |= Q(run__in=generation)
+    links = ReviewLink.objects.filter(in_family)
     item_ids = set(links.values_list("item_id", flat=True))
-    items = ReviewItem.objects.filter(pk__in=item_ids)
-    # Standing decisions on resolved items whose judge gave a verdict.
+    # Resolved items and their standing decisions, those whose judge gave a verdict counted
+    # (subqueries, not lists of ids; not asked at all when nothing was filed).
+    resolved_items = ReviewItem.objects.filter(pk__in=links.values("item_id"), status=ReviewItem.Status.RESOLVED)
+    resolved = list(resolved_items.only("id", "judge", "document_id", "finding_type")) if item_ids else []
+    standing = Decision.objects.filter(item__in=resolved_items.values("id"), superseded_by__isnull=True)
     decisions = {
         decision.item_id: decision
-        for decision in Decision.objects.filter(
-            item__in=items.filter(status=ReviewItem.Status.RESOLVED), superseded_by__isnull=True
-        ).order_by("id")
+        for decision in (standing.order_by("id").only("id", "item_id", "is_issue") if resolved else [])
     }
-    judged = [item for item in items.filter(pk__in=decisions) if (item.judge or {}).get("is_issue") is not None]
+    decided = [item for item in resolved if item.pk in decisions]
+    judged = [item for item in decided if (item.judge or {}).get("is_issue") is not None]
     agreed = sum(bool(decisions[item.pk].is_issue) == bool(item.judge["is_issue"]) for item in judged)
-    confirmed_types = {
-        (item.document_id, item.finding_type) for item in items.filter(pk__in=decisions) if decisions[item.pk].is_issue
-    }
+    confirmed_types = {(item.document_id, item.finding_type) for item in decided if decisions[item.pk].is_issue}
+    disputed = [
+        (run.document_id, finding)
+        for run in recent
+        for finding in (run.result or {}).get("findings") or []
+        if finding.get("status") == "disputed"
+    ]
     simulation = []
     for threshold in THRESHOLDS:
         trial = {**effective(policy), "settle_confidence": threshold}
-        kept_out = {
-            (run.document_id, finding.get("type"))
-            for run in recent
-            for finding in (run.result or {}).get("findings") or []
-            if finding.get("status") == "disputed" and not _queued(finding, trial)
-        }
-        queued = {
-            (run.document_id, finding.get("type"))
-            for run in recent
-            for finding in (run.result or {}).get("findings") or []
-            if finding.get("status") == "disputed" and _queued(finding, trial)
-        }
+        kept_out, queued = set(), set()
+        for document_id, finding in disputed:
+            (queued if _queued(finding, trial) else kept_out).add((document_id, finding.get("type")))
         # A clause is missed when no finding of its type in the document would be queued.
         missed = len((confirmed_types & kept_out) - queued)
         per_doc = round(len(queued) / len(documents), 2) if documents else None
@@ -147,9 +185,10 @@ def measure(
 def expected_items_per_document(pipeline: Pipeline) -> float | None:
     """What the pipeline's active policy would queue per document on its recent runs."""
     policy = pipeline.rubric.active.policy if pipeline.rubric_id and pipeline.rubric.active_id else {}
-    top = _runs(pipeline, None)
+    recent_runs = _recent(pipeline, None)
+    top = _rows(recent_runs, COUNTED)
     if not top:
         return None
-    per_doc = items_per_document(with_nested(top), policy)
+    per_doc = items_per_document(top + _family(recent_runs, COUNTED)[0], policy)
     # Per document the pipeline read (nested runs read the same documents).
     return per_doc

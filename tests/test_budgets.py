@@ -148,3 +148,14 @@ def test_the_run_page_explains_a_held_run(client_for, analyst, make_document, de
     response = client_for(analyst).get(run.get_absolute_url())
     assert 'class="badge held"' in response.text
     assert "Held, not started" in response.text
+
+
+def test_the_monthly_budget_counts_what_the_engines_steps_cost(make_document, priced, run_jobs):
+    """The engine adds each call's cost with a conditional update (fencing): the monthly
+    figure (StepSpend, kept by triggers on the step table) still sees every cent."""
+    run = engine.start_run(make_document(), priced)
+    run_jobs()
+    run.refresh_from_db()
+    spent = sum(step.cost for step in run.steps.all())
+    assert spent > 0
+    assert priced.spent_this_month() == spent == run.cost

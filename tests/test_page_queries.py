@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orchestrator.models import Pipeline, Run, Step
@@ -61,8 +63,8 @@ def many_runs(make_document, debate_pipeline, contract_supervisor, chain_pipelin
         ("/runs/?sort=-cost", 6),
         ("/runs/{run}/", 9),
         ("/runs/{wide}/trace/", 6),
-        ("/dashboard/", 4),
-        ("/spend/", 9),  # + what offline work would cost on Claude, + calls with no price
+        ("/dashboard/", 6),  # + the daily figures and the judge's overturns, for every pipeline at once
+        ("/spend/", 6),  # the quarter-hour sums, the pipelines, calls with no price (+2 with offline calls)
     ],
 )
 def test_a_big_page_makes_a_fixed_number_of_queries(page, most, many_runs, client_for, analyst,
@@ -70,10 +72,73 @@ def test_a_big_page_makes_a_fixed_number_of_queries(page, most, many_runs, clien
     client = client_for(analyst)
     url = page.format(run=many_runs["runs"][1].pk, wide=many_runs["wide"].pk)
     if page == "/dashboard/":
-        # Its charts are a block per pipeline: the daily figures, and the review load (items per
-        # document, agreement with the judge, the threshold simulator).
-        most += 5 * Pipeline.objects.filter(is_active=True).count()
+        # A block per pipeline: its review load (items per document, agreement with the judge, the
+        # threshold simulator) from its recent runs, the runs they started and their items; two more
+        # (resolved items, their decisions) where reviewers decided some, which these runs have not.
+        most += 3 * Pipeline.objects.filter(is_active=True).count()
     client.get(url)  # sessions, content types: warmed
     with django_assert_max_num_queries(most):
         response = client.get(url)
     assert response.status_code == 200
+
+
+def _runs(count: int, document, pipelines: list[Pipeline], agent_id: int, steps: int = 3) -> list[Run]:
+    now = timezone.now()
+    runs = [
+        Run.objects.create(
+            document=document, pipeline=pipelines[n % len(pipelines)], status=["needs_review", "done", "failed"][n % 3],
+            created_at=now - timedelta(days=n), started_at=now - timedelta(days=n),
+            finished_at=now - timedelta(days=n, seconds=-40), cost=Decimal("0.03"), steps_planned=steps,
+            steps_done=steps, result={"pattern": "debate", "findings": [], "counts": {}},
+        )
+        for n in range(count)
+    ]  # fmt: skip
+    _steps(runs, agent_id, range(steps))
+    return runs
+
+
+def _steps(runs: list[Run], agent_id: int, keys) -> None:
+    Step.objects.bulk_create(
+        Step(run=run, key=f"step:{k}", slot="a", agent_id=agent_id, wave=k // 10, status="succeeded",
+             output={"findings": []}, cost=Decimal("0.01"), latency_ms=900, queued_at=run.created_at,
+             started_at=run.created_at, finished_at=run.created_at + timedelta(seconds=1), provider="anthropic")
+        for run in runs
+        for k in keys
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/runs/",
+        "/runs/?status=needs_review&pipeline=contract-debate",
+        "/runs/?sort=-cost",
+        "/runs/{run}/",
+        "/runs/{run}/trace/",
+        "/dashboard/",
+        "/spend/",
+    ],
+)
+def test_a_big_page_makes_as_many_queries_for_thirty_runs_as_for_one(page, make_document, debate_pipeline,
+                                                                     contract_supervisor, chain_pipeline,
+                                                                     client_for, analyst):  # fmt: skip
+    """No query per run, per step, per day or per month: 30 runs over every pipeline
+    (and 50 steps in the run shown) cost the page the queries 1 run of 3 steps does."""
+    pipelines = list(Pipeline.objects.order_by("slug"))
+    agent_id = debate_pipeline.slots.exclude(agent=None).values_list("agent_id", flat=True).first()
+    document = make_document()
+    (run,) = _runs(1, document, [debate_pipeline], agent_id)
+    client = client_for(analyst)
+    url = page.format(run=run.pk)
+
+    def queries() -> list[str]:
+        client.get(url)  # sessions, content types: warmed
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return [query["sql"] for query in captured.captured_queries]
+
+    one = queries()
+    _runs(29, document, pipelines, agent_id)
+    _steps([run], agent_id, range(3, 50))
+    many = queries()
+    assert len(many) == len(one), "\n".join(many)

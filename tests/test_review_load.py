@@ -3,9 +3,10 @@ agreed with the judge, and what other thresholds would have queued or missed."""
 
 from django.urls import reverse
 
-from orchestrator.models import Pipeline
+from orchestrator.models import Pipeline, Run, Step
 from review.load import expected_items_per_document, measure
 from review.models import Decision
+from review.routing import open_review_items
 from tests.test_review import LIABILITY, PAYMENT, RENEWAL, make_run, position
 
 
@@ -49,3 +50,25 @@ def test_load_figures_and_the_policy_simulator(reviewer, client_for, analyst):
     assert 'data-testid="policy-simulator"' in dashboard
     page = client.get(pipeline.get_absolute_url()).text
     assert 'data-testid="expected-items">1.00' in page
+
+
+def test_a_nested_runs_findings_and_items_count_for_the_pipeline_that_started_it(reviewer):
+    """A Debate nested in a Supervisor files its review items on its own run: the
+    Supervisor's load counts them, per document of the Supervisor's runs."""
+    parent = make_run([], pipeline_slug="contract-supervisor-ish")
+    step = Step.objects.create(run=parent, key="specialist:clauses", slot="specialist:clauses")
+    findings = [disputed("auto_renewal", RENEWAL, "low", 0.6, True, queued=True)]
+    nested = Pipeline.objects.create(slug="nested-debate", name="Nested", pattern="debate")
+    child = Run.objects.create(
+        document=parent.document, pipeline=nested, parent_step=step, status=Run.Status.NEEDS_REVIEW,
+        result={"pattern": "debate", "findings": findings},
+    )  # fmt: skip
+    open_review_items(child)
+    child.review_items.get().decide(reviewer, Decision.Choice.STANDS)
+
+    load = measure(parent.pipeline)
+    assert (load.documents, load.items, load.decided_with_judge, load.confirmed) == (1, 1, 1, 1)
+    table = {row.threshold: (row.items_per_document, row.missed) for row in load.simulation}
+    assert table[0.5] == (0.0, 1)  # settled at 0.6: the confirmed renewal missed
+    assert table[0.95] == (1.0, 0)
+    assert expected_items_per_document(parent.pipeline) == 1.0
