@@ -50,6 +50,14 @@ def merge(into: dict, figures: dict) -> None:
             into[section] = values
 
 
+def _write(path: Path, figures: dict) -> None:
+    """Merge `figures` into the results file: a partial run (ARGS=pages) keeps the others."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    merge(previous, figures)
+    path.write_text(json.dumps(previous, indent=2) + "\n")
+
+
 def main(names: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -58,6 +66,7 @@ def main(names: list[str]) -> int:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    path = Path(os.environ.get("QUORUM_BENCH_OUT") or settings.BASE_DIR / "var" / "bench" / "latest.json")
     results: dict = {}
     for module_name in MODULES:
         if names and module_name.removeprefix("bench.") not in names:
@@ -71,15 +80,13 @@ def main(names: list[str]) -> int:
             continue
         print(f"== {module_name}", flush=True)
         started = time.monotonic()
-        merge(results, module.run())
+        figures = module.run()
+        merge(results, figures)
+        # Written after every module: a later one (peers) reads this run's figures, and a
+        # module that fails leaves the earlier ones on disk.
+        _write(path, figures | {"machine": machine()})
         print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
     results["machine"] = machine()
-
-    path = Path(os.environ.get("QUORUM_BENCH_OUT") or settings.BASE_DIR / "var" / "bench" / "latest.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    merge(previous, results)  # a partial run (ARGS=pages) keeps the other figures
-    path.write_text(json.dumps(previous, indent=2) + "\n")
 
     width = max(len(name) for name, _ in flatten(results))
     print()
