@@ -103,6 +103,11 @@ def _family(top: QuerySet[Run], statuses: tuple[str, ...]) -> tuple[list[Recent]
         generations.append(children.values("id"))
 
 
+def _routed_by(finding: dict[str, Any]) -> tuple[str | None, str | None, float | None]:
+    """What policy.rule_for reads of a disputed finding."""
+    return finding.get("type"), finding.get("severity"), (finding.get("judge") or {}).get("confidence")
+
+
 def _queued(finding: dict[str, Any], policy: dict[str, Any]) -> bool:
     """Whether `policy` would queue the finding (audit samples aside)."""
     return rule_for(finding, policy)[1]
@@ -154,18 +159,22 @@ def measure(
     judged = [item for item in decided if (item.judge or {}).get("is_issue") is not None]
     agreed = sum(bool(decisions[item.pk].is_issue) == bool(item.judge["is_issue"]) for item in judged)
     confirmed_types = {(item.document_id, item.finding_type) for item in decided if decisions[item.pk].is_issue}
-    disputed = [
-        (run.document_id, finding)
+    # Each document's disputed findings once per what routing reads of them (type,
+    # severity, the judge's confidence): thousands of runs repeat the same few, and
+    # every one is routed again at each of the ten thresholds.
+    disputed = {
+        (run.document_id, _routed_by(finding))
         for run in recent
         for finding in (run.result or {}).get("findings") or []
         if finding.get("status") == "disputed"
-    ]
+    }
     simulation = []
     for threshold in THRESHOLDS:
         trial = {**effective(policy), "settle_confidence": threshold}
         kept_out, queued = set(), set()
-        for document_id, finding in disputed:
-            (queued if _queued(finding, trial) else kept_out).add((document_id, finding.get("type")))
+        for document_id, (kind, severity, confidence) in disputed:
+            finding = {"type": kind, "severity": severity, "status": "disputed", "judge": {"confidence": confidence}}
+            (queued if _queued(finding, trial) else kept_out).add((document_id, kind))
         # A clause is missed when no finding of its type in the document would be queued.
         missed = len((confirmed_types & kept_out) - queued)
         per_doc = round(len(queued) / len(documents), 2) if documents else None
