@@ -441,6 +441,25 @@ class Run(models.Model):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="runs")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     result = models.JSONField(null=True, blank=True)
+    # What the dashboard and the review-load figures read of the result, kept by
+    # PostgreSQL beside it (functions in migration 0016) so that they read a few small
+    # columns of thousands of runs instead of their whole results: the agreed and
+    # disputed counts, and of each agreed or disputed finding only what routing reads.
+    agreed_count = models.GeneratedField(
+        expression=models.Func("result", models.Value("agreed"), function="quorum_result_count"),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
+    disputed_count = models.GeneratedField(
+        expression=models.Func("result", models.Value("disputed"), function="quorum_result_count"),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
+    routed_findings = models.GeneratedField(
+        expression=models.Func("result", function="quorum_routed_findings"),
+        output_field=models.JSONField(null=True),
+        db_persist=True,
+    )
     error = models.TextField(blank=True)
     steps_planned = models.PositiveIntegerField(default=0)
     steps_done = models.PositiveIntegerField(default=0)

@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from django.db.models import Func, JSONField, Q, QuerySet, Value
-from django.db.models.fields.json import KeyTransform
+from django.db.models import Q, QuerySet
 
 from orchestrator.models import Pipeline, Run
 
@@ -58,24 +57,15 @@ class Recent(NamedTuple):
     result: dict
 
 
-class _Findings(Func):
-    """A run's findings with one of some statuses, picked out by PostgreSQL (a jsonpath
-    over result.findings): thousands of runs' whole results are not sent and decoded
-    for the few findings the figures read."""
-
-    function = "jsonb_path_query_array"
-    # NULL rather than [] for a run with none: most runs, and nothing to decode.
-    template = "NULLIF(%(function)s(%(expressions)s::jsonpath), '[]'::jsonb)"
-    output_field = JSONField()
-
-    def __init__(self, statuses: tuple[str, ...]):
-        condition = " || ".join(f'@.status == "{status}"' for status in statuses)
-        super().__init__(KeyTransform("findings", "result"), Value(f"$[*] ? ({condition})"))
-
-
 def _rows(runs: QuerySet[Run], statuses: tuple[str, ...]) -> list[Recent]:
-    rows = runs.values_list("id", "document_id", _Findings(statuses))
-    return [Recent(pk, document_id, {"findings": findings}) for pk, document_id, findings in rows]
+    """The runs' findings with one of `statuses`, from Run.routed_findings (what
+    routing reads of each agreed or disputed finding, kept by PostgreSQL): thousands
+    of runs' whole results are not sent and decoded for the few keys read here."""
+    rows = runs.values_list("id", "document_id", "routed_findings")
+    return [
+        Recent(pk, document_id, {"findings": [f for f in findings or [] if f.get("status") in statuses]})
+        for pk, document_id, findings in rows
+    ]
 
 
 def _recent(pipeline: Pipeline | None, runs: QuerySet[Run] | None) -> QuerySet[Run]:

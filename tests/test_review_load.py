@@ -1,6 +1,7 @@
 """Review load as a team lead reads it: items per document, how often reviewers
 agreed with the judge, and what other thresholds would have queued or missed."""
 
+import pytest
 from django.urls import reverse
 
 from orchestrator.models import Pipeline, Run, Step
@@ -72,3 +73,34 @@ def test_a_nested_runs_findings_and_items_count_for_the_pipeline_that_started_it
     assert table[0.5] == (0.0, 1)  # settled at 0.6: the confirmed renewal missed
     assert table[0.95] == (1.0, 0)
     assert expected_items_per_document(parent.pipeline) == 1.0
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        None,
+        {"counts": {"agreed": "two"}, "findings": "none"},
+        {"counts": {"agreed": 1e12}, "findings": [None, 3, {"status": "agreed"}]},
+        {"counts": []},
+    ],
+)
+def test_results_of_any_shape_are_saved_and_give_no_figures_they_do_not_have(make_document, debate_pipeline, result):
+    run = Run.objects.create(document=make_document(), pipeline=debate_pipeline, status="done", result=result)
+    run.refresh_from_db()
+    assert run.result == result
+    assert run.agreed_count is None and run.disputed_count is None
+    expected = [{"type": None, "severity": None, "status": "agreed", "judge": {"confidence": None}}]
+    assert run.routed_findings == (expected if result and isinstance(result.get("findings"), list) else None)
+
+
+def test_the_figures_follow_the_result_when_it_changes(make_document, debate_pipeline):
+    finding = {"key": "k:1", "type": "liability_cap", "severity": "high", "status": "disputed",
+               "evidence": "A long quote " * 50, "judge": {"confidence": 0.7, "rationale": "long " * 50}}  # fmt: skip
+    run = Run.objects.create(document=make_document(), pipeline=debate_pipeline, status="running")
+    run.result = {"counts": {"agreed": 2, "disputed": 1}, "findings": [finding, {**finding, "status": "rejected"}]}
+    run.save()
+    run.refresh_from_db()
+    assert (run.agreed_count, run.disputed_count) == (2, 1)
+    assert run.routed_findings == [
+        {"type": "liability_cap", "severity": "high", "status": "disputed", "judge": {"confidence": 0.7}}
+    ]
