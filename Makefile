@@ -64,7 +64,8 @@ bench: $(VENV)/.installed $(VENV)/.bench-installed tesseract
 # Not a test either: workers SIGKILLed every 20 s, Valkey and PostgreSQL restarted,
 # provider faults and low rate limits; writes var/bench/chaos.json (at most ~10 min).
 chaos: $(VENV)/.installed
-	QUORUM_VAR_DIR=$(CURDIR)/var/bench/chaos HTTPS=false STATIC_MANIFEST=false $(PY) -m bench.chaos
+	QUORUM_VAR_DIR=$(CURDIR)/var/bench/chaos HTTPS=false STATIC_MANIFEST=false SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
+		$(PY) -m bench.chaos
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
