@@ -46,6 +46,7 @@ TEST_VAR ?= $(CURDIR)/var/test
 # Tests and the benchmark run with DEBUG off, as production does, so they need a key: a fresh one each time.
 RANDOM_KEY = $$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 test: $(VENV)/.installed chromium tesseract
+	@mkdir -p $(TEST_VAR)  # pytest makes --basetemp but not its parents (DATABASE_URL set: no embedded servers made it)
 	QUORUM_VAR_DIR=$(TEST_VAR) HTTPS=false STATIC_MANIFEST=false SECRET_KEY=$${SECRET_KEY:-$(RANDOM_KEY)} \
 		$(PY) -m config.embedded $(PY) -m pytest --basetemp=$(TEST_VAR)/pytest-tmp $(PYTEST_ARGS)
 
