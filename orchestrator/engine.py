@@ -128,7 +128,7 @@ def advance(run_id: int) -> None:
             run.save(update_fields=[*_TOTAL_FIELDS, "steps_done"])
             return
         states = {key: StepState(key, step.status, step.output, step.error) for key, step in steps.items()}
-        slots = _slots(run.pipeline)
+        slots = _slots(run.pipeline_id)
         try:
             outcome = decider_for(run.pipeline.pattern)(context_for(run, list(slots.values())), states)
         except (KeyError, TypeError, ValueError) as error:
@@ -171,14 +171,15 @@ def _pipeline(pipeline_id: int) -> Pipeline:
     )
 
 
-def _slots(pipeline: Pipeline) -> dict[str, PipelineSlot]:
+def _slots(pipeline_id: int) -> dict[str, PipelineSlot]:
     """The pipeline's slots by name, with their agents and nested pipelines: read
     at every step's finish, changed only by an admin (configcache)."""
 
     def load() -> dict[str, PipelineSlot]:
-        return {slot.name: slot for slot in pipeline.slots.select_related("agent", "subpipeline")}
+        slots = PipelineSlot.objects.filter(pipeline_id=pipeline_id).select_related("agent", "subpipeline")
+        return {slot.name: slot for slot in slots}
 
-    return configcache.cached(("slots", pipeline.pk), load)
+    return configcache.cached(("slots", pipeline_id), load)
 
 
 def _budget_reached(run: Run, outcome: Outcome, steps: dict[str, Step]) -> Decimal | None:
@@ -522,7 +523,8 @@ def _claim(step: Step, request: Request | None, status: str = Step.Status.RUNNIN
     if request is not None:
         step.request = _request_json(request)
         step.prompt_version = prompt_and_version(step.agent, step.prompt_kind)[1]
-        step.rubric_version_id = _rubric_version_id(step.run.pipeline_id)
+        rubric = _pipeline(step.run.pipeline_id).rubric
+        step.rubric_version_id = rubric.active_id if rubric else None
         step.provider = step.agent.provider_name()
         step.model = request.model
         fields |= {name: getattr(step, name) for name in ("request", "prompt_version", "rubric_version_id", "provider")}
@@ -625,15 +627,6 @@ def prompt_and_version(agent: Agent, kind: str) -> tuple[Prompt, PromptVersion |
     return configcache.cached(("prompt", agent.pk, agent.prompt_id, agent.rebuttal_prompt_id, kind), load)
 
 
-def _rubric_version_id(pipeline_id: int) -> int | None:
-    """The active version of the pipeline's rubric, which the step is judged by."""
-
-    def load() -> int | None:
-        return Pipeline.objects.filter(pk=pipeline_id).values_list("rubric__active", flat=True).first()
-
-    return configcache.cached(("rubric version", pipeline_id), load)
-
-
 def build_request(step: Step) -> Request:
     agent: Agent = step.agent
     prompt, version = prompt_and_version(agent, step.prompt_kind)
@@ -678,10 +671,9 @@ def _context_read_again(step: Step) -> bool:
     agent = step.agent
     if agent.rebuttal_prompt_id or step.prompt_kind == Step.PromptKind.REBUTTAL:
         return True
-    others = PipelineSlot.objects.filter(pipeline_id=step.run.pipeline_id, agent__model=agent.model)
-    return configcache.cached(
-        ("context read again", step.run.pipeline_id, agent.pk, agent.model),
-        others.exclude(agent_id=agent.pk).exists,
+    return any(
+        slot.agent and slot.agent_id != agent.pk and slot.agent.model == agent.model
+        for slot in _slots(step.run.pipeline_id).values()
     )
 
 

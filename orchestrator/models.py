@@ -412,6 +412,15 @@ class RunQuerySet(models.QuerySet):
         return self.filter(parent_step__isnull=True)
 
 
+def _result_count(name: str) -> models.GeneratedField:
+    """result.counts[name], kept by PostgreSQL beside the result (migration 0016)."""
+    return models.GeneratedField(
+        expression=models.Func("result", models.Value(name), function="quorum_result_count"),
+        output_field=models.IntegerField(null=True),
+        db_persist=True,
+    )
+
+
 class Run(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -445,16 +454,8 @@ class Run(models.Model):
     # PostgreSQL beside it (functions in migration 0016) so that they read a few small
     # columns of thousands of runs instead of their whole results: the agreed and
     # disputed counts, and of each agreed or disputed finding only what routing reads.
-    agreed_count = models.GeneratedField(
-        expression=models.Func("result", models.Value("agreed"), function="quorum_result_count"),
-        output_field=models.IntegerField(null=True),
-        db_persist=True,
-    )
-    disputed_count = models.GeneratedField(
-        expression=models.Func("result", models.Value("disputed"), function="quorum_result_count"),
-        output_field=models.IntegerField(null=True),
-        db_persist=True,
-    )
+    agreed_count = _result_count("agreed")
+    disputed_count = _result_count("disputed")
     routed_findings = models.GeneratedField(
         expression=models.Func("result", function="quorum_routed_findings"),
         output_field=models.JSONField(null=True),
