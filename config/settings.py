@@ -55,15 +55,18 @@ VAR_DIR = Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var").resolve()
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        # A per-host key file would differ between servers and vanish with the disk: refuse to start.
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. With DEBUG off Quorum needs its own secret key: set SECRET_KEY to a long "
-            "random value (python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
-            "`make run` sets DEBUG=true for development and keeps a key under var/."
-        )
-    from config.embedded import local_secret_key
+    from config.embedded import local_secret_key, running_environ
 
+    # A per-host key file would differ between servers and vanish with the disk: refuse
+    # to start without one, except in development and beside a running `make run` (a
+    # command from a second terminal), which uses the key that launcher keeps under var/.
+    if not DEBUG and not running_environ():
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set, and no `make run` is running here. With DEBUG off Quorum needs its own "
+            "secret key: set SECRET_KEY to a long random value "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
+            "`make run` keeps a key under var/ for itself and the commands run beside it."
+        )
     SECRET_KEY = local_secret_key(VAR_DIR)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])

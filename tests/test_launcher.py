@@ -111,8 +111,8 @@ def test_a_killed_launcher_leaves_nothing_running(launch, tmp_path):
 
 
 def _beside(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """A manage.py command from a second terminal: no DATABASE_URL, no REDIS_URL."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    """A manage.py command from a second terminal: no DATABASE_URL, REDIS_URL or SECRET_KEY."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"}}
     env["QUORUM_VAR_DIR"] = str(tmp_path / "var")
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
