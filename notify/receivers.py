@@ -94,14 +94,14 @@ def _items(ids: list[int]):
 @_guarded
 def on_run_finished(sender, run: Run, **kwargs) -> None:
     if run.parent_step_id is None:  # a nested run is part of its parent's result
-        _later(lambda: webhooks.send_event("run.finished", run_data(_run(run.pk))))
+        _later(lambda: webhooks.send_event("run.finished", lambda: run_data(_run(run.pk))))
 
 
 @receiver(run_failed, dispatch_uid="notify.run_failed")
 @_guarded
 def on_run_failed(sender, run: Run, **kwargs) -> None:
     if run.parent_step_id is None:
-        _later(lambda: webhooks.send_event("run.failed", run_data(_run(run.pk))))
+        _later(lambda: webhooks.send_event("run.failed", lambda: run_data(_run(run.pk))))
 
 
 @receiver(budget_reached, dispatch_uid="notify.budget_reached")

@@ -12,6 +12,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import django_rq
 from django.conf import settings
@@ -37,12 +38,16 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def send_event(event: str, data: dict) -> list[Delivery]:
+def send_event(event: str, data: dict | Callable[[], dict]) -> list[Delivery]:
     """Record and enqueue a delivery of `event` to every endpoint that wants it.
+    `data` may be a function: called only when some endpoint wants the event (most
+    runs finish with nobody listening, and building a payload reads the database).
     Never raises: a webhook must not fail the run or decision it reports."""
     deliveries = []
     try:
         endpoints = [endpoint for endpoint in WebhookEndpoint.objects.filter(is_active=True) if endpoint.wants(event)]
+        if endpoints and callable(data):
+            data = data()
         for endpoint in endpoints:
             delivery = Delivery.objects.create(
                 endpoint=endpoint, event=event, payload={"event": event, "created_at": timezone.now().isoformat(),

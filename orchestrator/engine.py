@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import F, Func, IntegerField
 from django.utils import timezone
 
-from review.routing import open_review_items
+from review.routing import needs_filing, open_review_items
 
 from . import configcache, jobs
 from . import models as signals
@@ -120,7 +120,7 @@ def advance(run_id: int) -> None:
         if run.status == Run.Status.HELD:
             return
         # Deciders read outputs and statuses; the traces (requests, raw replies) stay in the database.
-        steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}
+        steps = _steps_of(run)
         if run.is_finished:
             # A step that finishes after its run failed or stopped was still paid
             # for: the run's totals and progress are the sum of its steps again.
@@ -207,7 +207,18 @@ def _stop_for_budget(run: Run, steps: dict[str, Step], outcome: Outcome, *, spen
     _finish(run, steps, status=Run.Status.STOPPED_BUDGET)
 
 
-_TRACE_FIELDS = ("request", "raw_response", "inputs", "attempts", "validation_errors")
+def _steps_of(run: Run) -> dict[str, Step]:
+    """The run's steps by key, with only what deciding and counting read: their
+    traces (requests, raw replies) stay in the database, and fewer columns are
+    fewer to compile and build at every step's finish."""
+    return {step.key: step for step in run.steps.only(*_DECIDED_FROM)}
+
+
+# What advance() and what it calls read of a run's steps.
+_DECIDED_FROM = (
+    "run_id", "key", "status", "output", "error", "wave", "agent_id", "copied_from_id", "latency_ms",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost",
+)  # fmt: skip
 
 
 def context_for(run: Run, slots: list[PipelineSlot] | None = None) -> RunContext:
@@ -345,7 +356,7 @@ CANCELLED = "Cancelled: the run ended before this step started, so it was never 
 
 def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = "", outcome: Outcome | None = None):
     if outcome is None and _cancel_queued(run):
-        steps = {step.key: step for step in run.steps.defer(*_TRACE_FIELDS)}  # as cancelled
+        steps = _steps_of(run)  # as cancelled
     # A replay's reused steps were paid for, and timed, in the run they came from.
     own = [step for step in steps.values() if step.copied_from_id is None]
     _count_steps(run, steps)
@@ -354,10 +365,13 @@ def _finish(run: Run, steps: dict[str, Step], *, status: str = "", error: str = 
     run.error = error
     if outcome is not None:
         run.result = outcome.result
-        run.save()
-        # The pattern marked the findings a human must see; file them in the inbox. A run
-        # holding a nested run whose findings await review awaits that review too.
-        own_items = open_review_items(run)
+        # The pattern marked the findings a human must see; file them in the inbox (it
+        # reads the result from the row). A run holding a nested run whose findings
+        # await review awaits that review too.
+        own_items = []
+        if needs_filing(run.result):
+            run.save()
+            own_items = open_review_items(run)
         nested = any(step.agent_id is None for step in steps.values()) and _children_in_review(run)
         status = Run.Status.NEEDS_REVIEW if own_items or nested else Run.Status.DONE
     run.status = status
@@ -431,9 +445,10 @@ def execute_step(step_id: int) -> None:
     """Run one step. Safe to deliver twice: only the delivery that moves the
     step from queued to running calls the model."""
     # Few joins (a wide one costs milliseconds to plan): the prompt and rubric
-    # versions come from configcache.
-    step = Step.objects.select_related("agent", "run__document").filter(pk=step_id, agent__isnull=False).first()
-    if step is None:
+    # versions come from configcache. get(), not first(): no ORDER BY to compile.
+    try:
+        step = Step.objects.select_related("agent", "run__document").get(pk=step_id, agent__isnull=False)
+    except Step.DoesNotExist:
         return
     with jobs.step_context(step.run_id, step.pk):  # every line logged from here names the run and step
         _execute(step)

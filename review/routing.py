@@ -110,6 +110,12 @@ def _group_judge(members: list[dict]) -> dict:
     return min(verdicts, key=lambda verdict: verdict.get("confidence", 1.0))
 
 
+def needs_filing(result: dict | None) -> bool:
+    """Whether the pattern marked any finding of `result` for a human."""
+    findings = result.get("findings") if isinstance(result, dict) else None
+    return isinstance(findings, list) and any(isinstance(f, dict) and f.get("review") for f in findings)
+
+
 def open_review_items(run: Run) -> list[ReviewItem]:
     """File the findings in `run.result` whose "review" is set, one item per finding
     type per document, and write each item's id back into those findings.
@@ -117,6 +123,8 @@ def open_review_items(run: Run) -> list[ReviewItem]:
     The pattern decides what needs a human (its routing policy) by setting
     finding["review"] = {"reason": ...}; this only files them. Safe to call twice.
     The caller sets the run's status (needs_review when this returns any items)."""
+    if not needs_filing(run.result):
+        return []  # nothing to file: no lock, no write (most runs, one step's finish)
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result = dict(locked.result or {})
