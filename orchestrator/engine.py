@@ -478,9 +478,14 @@ def _execute(step: Step) -> None:
     if not isinstance(lease, limits.Lease):
         _defer(step, lease)
         return
-    if not _claim(step, request):
-        lease.release()
-        return  # another delivery of this step's job got there first
+    claimed = False
+    try:
+        claimed = _claim(step, request)
+    finally:
+        if not claimed:  # another delivery got there first, or the database is away
+            lease.release()
+    if not claimed:
+        return
     log.info("run=%s step=%s key=%s starting", step.run_id, step.pk, step.key)
     step._lease, step._lease_fresh = lease, True
     try:

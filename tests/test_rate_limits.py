@@ -16,7 +16,7 @@ import django_rq
 import pytest
 from django.conf import settings
 
-from orchestrator import engine
+from orchestrator import engine, jobs
 from orchestrator.llm import limits
 from orchestrator.models import Agent, ProviderLimit, Run
 from tests.conftest import database_url
@@ -114,3 +114,34 @@ def test_two_workers_share_the_limit_and_never_exceed_the_providers(
     assert limited_api.refused == 0 and limited_api.most == 1  # never more in flight than the provider allows
     # Steps over the limit went back to their queues instead of waiting in a worker.
     assert int(connection.get(limits.DEFERRED_KEY) or 0) > 0
+
+
+@pytest.fixture
+def one_call_at_a_time(queues):
+    """At most one Anthropic call in flight; no slot left over for other tests."""
+    ProviderLimit.objects.create(provider="anthropic", model="", max_concurrent=1)
+    keys = limits._keys("anthropic", "")
+    jobs.redis().delete(*keys)
+    yield
+    jobs.redis().delete(*keys)
+
+
+def take(holder: str) -> limits.Lease | float:
+    return limits.try_acquire("anthropic", "claude-sonnet-4-5", 100, lease_s=3600, holder=holder)
+
+
+def test_a_slot_is_free_again_once_the_job_holding_it_stops_beating(one_call_at_a_time):
+    """A worker killed mid-call (a deploy, the OOM killer) frees its concurrency slot
+    as soon as its job's heartbeat key expires, not after the lease's whole term:
+    else a few killed workers starve every step of the provider for minutes."""
+    redis = jobs.redis()
+    redis.set(jobs.alive_key("step-killed"), "1", ex=60)
+    assert isinstance(take("step-killed"), limits.Lease)
+    assert take("step-waiting") > 0  # the slot is held while its job beats
+    redis.delete(jobs.alive_key("step-killed"))  # what expiry does once its process is gone
+    assert isinstance(take("step-waiting"), limits.Lease)
+
+
+def test_a_slot_taken_outside_a_job_is_kept_until_its_lease_runs_out(one_call_at_a_time):
+    assert isinstance(take(""), limits.Lease)
+    assert take("step-waiting") > 0

@@ -3,8 +3,11 @@ in Redis checks and takes a slot against an admin-set ProviderLimit (calls in
 flight, requests and tokens per sliding minute) atomically, so two workers can
 never both take the last slot.
 
-A concurrency slot is a lease with an expiry (the agent's timeout and a margin):
-a worker killed mid-call frees its slot when the lease runs out, not never.
+A concurrency slot is a lease held by a step's job: it is freed when the job
+gives it back, when the job's heartbeat stops (a worker killed mid-call frees
+its slot within the heartbeat's TTL, not after the call's whole timeout: workers
+killed in a deploy would otherwise starve every step of the provider for minutes)
+and, as a backstop, when it runs out (the agent's timeout and a margin).
 """
 
 from __future__ import annotations
@@ -14,17 +17,27 @@ import uuid
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
+from rq import get_current_job
 
 from orchestrator import jobs
 
 # KEYS: in-flight leases, requests, tokens (sorted sets scored by time)
-# ARGV: lease id, lease seconds, max concurrent, rpm, tpm, tokens (0 = no limit)
+# ARGV: lease id, lease seconds, max concurrent, rpm, tpm, tokens (0 = no limit),
+#       the prefix of the jobs' heartbeat keys (jobs.alive_key)
+# A lease id is "<job id>|<random>": a lease whose job's heartbeat key is gone is
+# dropped. (The heartbeat keys are not among KEYS: one Redis, not a cluster.)
 _TAKE = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1e6
 local id, lease = ARGV[1], tonumber(ARGV[2])
 local conc, rpm, tpm, tokens = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local job = string.match(member, '^(.+)|')
+  if job and redis.call('EXISTS', ARGV[7] .. job) == 0 then
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t - 60)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', t - 60)
 local wait = 0
@@ -73,16 +86,21 @@ def _keys(provider: str, model: str) -> list[str]:
     return [f"{base}:inflight", f"{base}:requests", f"{base}:tokens"]
 
 
-def try_acquire(provider: str, model: str, tokens: int, lease_s: int) -> Lease | float:
+def try_acquire(provider: str, model: str, tokens: int, lease_s: int, holder: str | None = None) -> Lease | float:
     """A Lease when the call may go now, else the seconds to wait before asking
-    again. No limit set (or Redis down): always a lease, an empty one."""
+    again. No limit set (or Redis down): always a lease, an empty one. `holder`:
+    the job whose heartbeat keeps the lease (by default the job running this)."""
     from orchestrator.models import ProviderLimit
 
     limit = ProviderLimit.for_call(provider, model)
     if limit is None:
         return Lease()
     keys = _keys(limit.provider, limit.model)
-    lease_id = uuid.uuid4().hex
+    if holder is None:
+        job = get_current_job()
+        holder = job.id if job else ""
+    # Outside a job (a shell, a test) nothing beats for the lease: it only runs out.
+    lease_id = f"{holder}|{uuid.uuid4().hex}" if holder else uuid.uuid4().hex
     try:
         connection = jobs.redis()
         waited = float(
@@ -96,6 +114,7 @@ def try_acquire(provider: str, model: str, tokens: int, lease_s: int) -> Lease |
                 limit.requests_per_minute or 0,
                 limit.tokens_per_minute or 0,
                 max(tokens, 1),
+                jobs.alive_key(""),
             )  # fmt: skip
         )
     except RedisError:
