@@ -286,6 +286,11 @@ QUORUM_STEP_MAX_ATTEMPTS = envint("QUORUM_STEP_MAX_ATTEMPTS", 3)
 # 3x this after the last renewal): the reaper takes a step whose heartbeat expired
 # for lost, so a killed worker's step is back within ~40 s.
 QUORUM_STEP_HEARTBEAT_S = envint("QUORUM_STEP_HEARTBEAT_S", 5)
+# RQ's scheduler (it enqueues jobs deferred with enqueue_in: steps over their rate
+# limit, webhook retries) runs in the one worker holding its lock; after that worker
+# dies the others take over only at their 10-minute maintenance pass. The reaper
+# enqueues deferred jobs this many seconds overdue itself (no live scheduler is that late).
+QUORUM_SCHEDULER_GRACE_S = envint("QUORUM_SCHEDULER_GRACE_S", 15)
 # How many times a step's job may be lost (killed worker, wiped Redis) before it fails.
 QUORUM_STEP_MAX_LOSSES = envint("QUORUM_STEP_MAX_LOSSES", 5)
 # Injected faults for the offline provider (chaos runs): "429:0.1,529:0.05,timeout:0.05,badjson:0.05".

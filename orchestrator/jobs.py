@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import django_rq
@@ -175,6 +175,26 @@ def job_timeout(timeout_s: int) -> int:
     engine's retries of transient errors and their capped waits, plus a minute."""
     attempts = settings.QUORUM_STEP_MAX_ATTEMPTS
     return 2 * attempts * (timeout_s + settings.QUORUM_RETRY_AFTER_CAP_S) + 60
+
+
+def enqueue_overdue(now: datetime | None = None) -> int:
+    """Enqueue the deferred jobs (enqueue_in) that RQ's scheduler has left in its
+    registry QUORUM_SCHEDULER_GRACE_S past their time: the worker holding the
+    scheduler's lock died, and the others take it over only every 10 minutes.
+    The number enqueued. A live scheduler enqueues within a second, so the two
+    never race in practice; should they, a step's job is safe to run twice."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings.QUORUM_SCHEDULER_GRACE_S)
+    enqueued = 0
+    for name in settings.RQ_QUEUE_NAMES:
+        queue = _queue(name)
+        registry = queue.scheduled_job_registry
+        job_ids = registry.get_jobs_to_schedule(int(cutoff.timestamp()))
+        for job_id, job in zip(job_ids, Job.fetch_many(job_ids, connection=queue.connection), strict=True):
+            if job is not None:
+                queue.enqueue_job(job, at_front=job.should_enqueue_at_front())
+                enqueued += 1
+            registry.remove(job_id)
+    return enqueued
 
 
 # A step enqueued in a transaction that has just committed may not be in Redis yet.

@@ -4,6 +4,7 @@ in flight. With the limit set in the admin's ProviderLimit, the server never has
 to say 429, and the steps over the limit were put back in their queues (with a
 delay, by the workers' scheduler) rather than holding a worker."""
 
+import io
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import django_rq
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from orchestrator import engine, jobs
 from orchestrator.llm import limits
@@ -145,3 +147,30 @@ def test_a_slot_is_free_again_once_the_job_holding_it_stops_beating(one_call_at_
 def test_a_slot_taken_outside_a_job_is_kept_until_its_lease_runs_out(one_call_at_a_time):
     assert isinstance(take(""), limits.Lease)
     assert take("step-waiting") > 0
+
+
+def test_steps_deferred_for_their_rate_limit_run_when_no_scheduler_is_left(
+    make_document, debate_pipeline, queues, run_jobs, settings
+):
+    """The worker holding RQ's scheduler lock was killed: the other workers take the
+    scheduler over only at their 10-minute maintenance pass, so the steps the limiter
+    deferred would wait that long. The reaper enqueues them once they are overdue."""
+    ProviderLimit.objects.create(provider="offline", model="", max_concurrent=1)
+    keys = limits._keys("offline", "")
+    jobs.redis().delete(*keys)
+    elsewhere = limits.try_acquire("offline", "", 1, lease_s=3600, holder="")  # another worker's call
+    run = engine.start_run(make_document("The term renews itself each year."), debate_pipeline)
+    run_jobs()  # a worker with no scheduler: both advocates are deferred
+    assert sum(queue.scheduled_job_registry.count for queue in queues) == 2
+    elsewhere.release()
+
+    settings.QUORUM_SCHEDULER_GRACE_S = 0
+    time.sleep(2)  # past their time: a deferral for a full slot is 1-1.5 s
+    out = io.StringIO()
+    call_command("keeprunsmoving", stdout=out)
+    run_jobs()
+
+    assert "enqueued 2 deferred job(s)" in out.getvalue()
+    run.refresh_from_db()
+    assert run.status in (Run.Status.DONE, Run.Status.NEEDS_REVIEW)
+    jobs.redis().delete(*keys)

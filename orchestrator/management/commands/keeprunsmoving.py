@@ -16,7 +16,9 @@
    stranded while "submitting" (the process died before the batch id was stored)
    go back to pending.
 6. Once a day, archives raw traces past their pipeline's retention (archivetraces).
-7. Folds the spend differences the step triggers appended (StepSpend.fold), so the
+7. Enqueues deferred jobs (steps over their rate limit, webhook retries) that
+   RQ's scheduler left overdue: the worker holding its lock died.
+8. Folds the spend differences the step triggers appended (StepSpend.fold), so the
    spend page and the monthly budget read one row per pipeline and quarter hour.
 Each of these is its own pass: an error in one (a database restart, a bug) is
 logged and the others, and the next tick, go on. With --every N it repeats every
@@ -30,6 +32,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from orchestrator import jobs
 from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.models import StepSpend
 from orchestrator.runs import archive, batches
@@ -63,6 +66,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"settled {settled} step(s) from message batches")
             if archived := self._pass("archive raw traces", archive.archive_daily):
                 self.stdout.write(f"archived the raw traces of {archived} step(s)")
+            if overdue := self._pass("enqueue overdue deferred jobs", jobs.enqueue_overdue):
+                self.stdout.write(f"enqueued {overdue} deferred job(s) no scheduler had enqueued")
             self._pass("fold spend sums", StepSpend.fold)
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
