@@ -274,6 +274,7 @@ def report(run_ids: list[int], kills: list[dict], elapsed: float, restarted: dic
     import django_rq
     from django.db import connection
 
+    from orchestrator import engine
     from orchestrator.llm import limits
     from orchestrator.models import Run, Step
 
@@ -288,14 +289,20 @@ def report(run_ids: list[int], kills: list[dict], elapsed: float, restarted: dic
     )
     steps = steps.filter(agent__isnull=False)
     calls_per_step, discarded_steps, calls_429, calls, waiting = [], 0, 0, 0, 0
-    for step in steps.only("attempts", "status", "error"):
+    for step in steps.only("attempts", "status", "error", "validation_errors"):
         made = [a for a in step.attempts if a.get("error_class") != "LostJob"]
         calls_per_step.append(len(made))
         calls += len(made)
         calls_429 += sum("429" in (a.get("error") or "") for a in made)
         discarded_steps += any(a.get("discarded") for a in made)
-        # Failed without a single provider call failing it: it failed for waiting (or being lost).
-        if step.status == Step.Status.FAILED and not any(a.get("error_class") not in ("", "LostJob") for a in made):
+        # Failed without a provider error, an invalid reply (an injected "badjson") or its
+        # run ending first (cancelled): it failed for waiting (or being lost).
+        explained = (
+            any(a.get("error_class") not in ("", "LostJob") for a in made)
+            or step.validation_errors
+            or step.error == engine.CANCELLED
+        )
+        if step.status == Step.Status.FAILED and not explained:
             waiting += 1
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM (SELECT step_id FROM chaos_saves GROUP BY step_id HAVING count(*) > 1) s")
