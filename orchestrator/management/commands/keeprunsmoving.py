@@ -18,6 +18,10 @@
 6. Once a day, archives raw traces past their pipeline's retention (archivetraces).
 7. Folds the spend differences the step triggers appended (StepSpend.fold), so the
    spend page and the monthly budget read one row per pipeline and quarter hour.
+8. Reads again documents still "extracting" whose extraction job was lost (gone
+   from Redis, or its worker's heartbeat stopped), as step 1 does for steps; one
+   only waiting in the queue, or being read, is never touched. A document lost
+   QUORUM_EXTRACTION_MAX_LOSSES times fails with the reason.
 Each of these is its own pass: an error in one (a database restart, a bug) is
 logged and the others, and the next tick, go on. With --every N it repeats every
 N seconds (the `make run` launcher does this). `requeuestuck`, its old name, is
@@ -30,6 +34,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from documents.jobs import requeue_lost_extractions
 from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.models import StepSpend
 from orchestrator.runs import archive, batches
@@ -64,6 +69,8 @@ class Command(BaseCommand):
             if archived := self._pass("archive raw traces", archive.archive_daily):
                 self.stdout.write(f"archived the raw traces of {archived} step(s)")
             self._pass("fold spend sums", StepSpend.fold)
+            for document in self._pass("requeue lost extractions", requeue_lost_extractions) or []:
+                self.stdout.write(f"extraction of document={document.pk} lost: {document.get_status_display().lower()}")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
