@@ -77,7 +77,7 @@ def test_a_document_whose_job_vanished_with_redis_is_read_and_its_run_started_af
     document = aged(result.document)
 
     call_command("keeprunsmoving")
-    assert f"extraction of document={document.pk} lost: extracting" in capsys.readouterr().out
+    assert f"requeued the extraction of document={document.pk}" in capsys.readouterr().out
     requeued = Document.objects.get(pk=document.pk)
     assert requeued.extraction_job_id != document.extraction_job_id and requeued.extraction_losses == 1
     run_jobs()
@@ -225,7 +225,7 @@ def test_a_document_lost_too_often_fails_with_its_reason_on_the_documents_pages(
     assert document.status == Document.Status.FAILED and document.extraction_losses == limit
     reason = f"unreadable: reading it was cut off {limit} times"
     assert document.error.startswith(reason)
-    assert f"extraction of document={document.pk} lost: failed" in capsys.readouterr().out
+    assert f"failed document={document.pk}: its extraction was lost too often" in capsys.readouterr().out
     assert document.requested_pipeline is None and not Run.objects.exists()
     assertContains(client.get(reverse("documents:list")), reason)
     assertContains(client.get(document.get_absolute_url()), f"The text could not be read: {reason}")

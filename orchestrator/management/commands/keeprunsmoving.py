@@ -35,6 +35,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 
 from documents.jobs import requeue_lost_extractions
+from documents.models import Document
 from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.models import StepSpend
 from orchestrator.runs import archive, batches
@@ -70,7 +71,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"archived the raw traces of {archived} step(s)")
             self._pass("fold spend sums", StepSpend.fold)
             for document in self._pass("requeue lost extractions", requeue_lost_extractions) or []:
-                self.stdout.write(f"extraction of document={document.pk} lost: {document.get_status_display().lower()}")
+                if document.status == Document.Status.FAILED:
+                    self.stdout.write(f"failed document={document.pk}: its extraction was lost too often")
+                else:
+                    self.stdout.write(f"requeued the extraction of document={document.pk}")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
