@@ -263,6 +263,9 @@ QUORUM_EXTRACTION_MEMORY_MB = envint("QUORUM_EXTRACTION_MEMORY_MB", 1024)
 QUORUM_EXTRACTION_MAX_PAGES = envint("QUORUM_EXTRACTION_MAX_PAGES", 2000)
 QUORUM_EXTRACTION_MAX_CHARS = envint("QUORUM_EXTRACTION_MAX_CHARS", 5_000_000)
 QUORUM_OCR_MAX_PAGES = envint("QUORUM_OCR_MAX_PAGES", 50)
+# How many times a document's extraction job may be lost (its worker killed, as
+# running out of memory does; a wiped Redis) before the document fails.
+QUORUM_EXTRACTION_MAX_LOSSES = envint("QUORUM_EXTRACTION_MAX_LOSSES", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,13 +1,23 @@
 """The extraction job: a document saved as "extracting" is read in the bounded
 process with the job's limits (OCR included), then marked ready (starting the
-run asked for at upload) or failed with the reason."""
+run asked for at upload) or failed with the reason. And the reaper's pass that
+puts back the extraction of a document whose job was lost."""
 
 import logging
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from rq import Callback
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Callback, get_current_job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from orchestrator.jobs import alive_key, heartbeat, redis
 
 from .extraction import ExtractionError
 from .ingest import budget, complete, fail
@@ -18,41 +28,158 @@ log = logging.getLogger(__name__)
 
 QUEUE = "default"
 
+# An extraction enqueued in a transaction that has just committed may not be in Redis yet.
+_ENQUEUE_GRACE = timedelta(seconds=10)
+
 
 def enqueue_extraction(document: Document) -> None:
-    """Queue the document's extraction once the row is committed (the job must find it)."""
-    document_id = document.pk
-    transaction.on_commit(
-        lambda: django_rq.get_queue(QUEUE).enqueue(
+    """Give the document a new extraction job, queued once the row is committed
+    (the job must find it). The job id is saved on the row first, so the reaper
+    can ask Redis about that job even if it never got there."""
+    document.extraction_job_id, document.extraction_queued_at = _new_job_id(), timezone.now()
+    document.save(update_fields=["extraction_job_id", "extraction_queued_at"])
+    transaction.on_commit(partial(_enqueue, document.pk, document.extraction_job_id))
+
+
+def _new_job_id() -> str:
+    return f"extract-{uuid.uuid4().hex}"
+
+
+def _enqueue(document_id: int, job_id: str, at_front: bool = False) -> None:
+    """Redis down: logged, never raised. The row is committed by now, so raising
+    would fail an upload that was saved; the reaper enqueues it once Redis is back."""
+    try:
+        django_rq.get_queue(QUEUE).enqueue(
             extract_document_job,
             document_id,
+            job_id=job_id,
+            at_front=at_front,
             job_timeout=settings.QUORUM_EXTRACTION_TIMEOUT_S + 60,
             on_failure=Callback(_job_failed),
             description=f"extract document {document_id}",
         )
-    )
+    except RedisError:
+        log.exception("document=%s: its extraction could not be enqueued; keeprunsmoving will retry", document_id)
 
 
 def extract_document_job(document_id: int) -> None:
-    document = Document.objects.filter(pk=document_id, status=Document.Status.EXTRACTING).first()
-    if document is None:
-        return  # deleted, or already read by an earlier attempt
-    try:
-        extracted = extract_bounded(document.file.path, document.original_name, budget())
-    except ExtractionError as error:
-        fail(document, error.reason)
-        return
-    except FileNotFoundError:
-        fail(document, "missing: the uploaded file is no longer in storage; upload it again")
-        return
+    """Read the document, under a heartbeat that tells the reaper a live worker
+    is at it. Outside an RQ job (the bench, a shell) any extracting document is read."""
+    job = get_current_job()
+    job_id = job.id if job else None
+    with heartbeat(job_id or ""):
+        document = _held(document_id, job_id)
+        if document is None:
+            return  # deleted, already read, or handed to a newer job by the reaper
+        try:
+            extracted = extract_bounded(document.file.path, document.original_name, budget())
+        except ExtractionError as error:
+            _settle(document_id, job_id, fail, error.reason)
+            return
+        except FileNotFoundError:
+            _settle(document_id, job_id, fail, "missing: the uploaded file is no longer in storage; upload it again")
+            return
+        _settle(document_id, job_id, complete, extracted)
+
+
+def _held(document_id: int, job_id: str | None, lock: bool = False) -> Document | None:
+    """The document, if it is still extracting and still this job's. A job the
+    reaper took for lost (its Redis entry wiped while it ran) may still finish:
+    only the newest job's result counts, so no run is started twice."""
+    documents = Document.objects.filter(pk=document_id, status=Document.Status.EXTRACTING)
+    if job_id is not None:
+        documents = documents.filter(extraction_job_id=job_id)
+    if lock:
+        documents = documents.select_for_update()
+    return documents.first()
+
+
+def _settle(document_id: int, job_id: str | None, settle, outcome) -> None:
+    """settle(document, outcome) (complete or fail) under the row lock, if the
+    document is still this job's."""
     with transaction.atomic():
-        complete(document, extracted)
+        if (document := _held(document_id, job_id, lock=True)) is not None:
+            settle(document, outcome)
 
 
 def _job_failed(job, connection, exc_type, exc_value, traceback) -> None:
     """The job itself died (a bug, the worker's timeout): say so on the document
-    rather than leave it "extracting" for ever."""
+    rather than leave it "extracting" for ever. Not for an abandoned job: rq
+    reports one (from a worker's registry cleanup, minutes after its worker was
+    killed) through this callback too; that is a lost job, which the reaper
+    counts and reads again."""
+    if exc_type is not None and issubclass(exc_type, AbandonedJobError):
+        log.warning("extraction job %s for document %s was abandoned; the reaper reads it again", job.id, job.args[0])
+        return
     log.error("extraction job for document %s failed: %s", job.args[0], exc_value)
-    document = Document.objects.filter(pk=job.args[0], status=Document.Status.EXTRACTING).first()
-    if document is not None:
-        fail(document, "unreadable: reading the file failed on the server; try uploading it again")
+    _settle(job.args[0], job.id, fail, "unreadable: reading the file failed on the server; try uploading it again")
+
+
+# --- the reaper's pass (keeprunsmoving) ---------------------------------------
+
+
+def is_lost(document: Document, now: datetime) -> bool:
+    """Whether an extracting document's job will never read it. As for steps
+    (orchestrator.jobs.is_lost), a backlog is never a loss: the job is lost only
+    when it is gone from Redis (wiped, or never enqueued), ended without reading
+    the document, or was started by a worker whose heartbeat has stopped."""
+    connection, job_id = redis(), document.extraction_job_id
+    try:
+        if job_id and connection.exists(alive_key(job_id)):
+            return False  # being read right now by a live worker
+        try:
+            job = Job.fetch(job_id, connection=connection) if job_id else None
+        except NoSuchJobError:
+            job = None
+        status = job.get_status(refresh=False) if job else None
+        if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            return False  # waiting its turn, however long: never a loss
+        if status == JobStatus.STARTED:
+            # The heartbeat starts with the job; a killed worker's job reads STARTED for its whole timeout.
+            started = job.started_at or now
+            return now - started > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
+    except RedisError:
+        return False  # Redis is down: nothing can be enqueued now anyway
+    queued = document.extraction_queued_at or document.created_at
+    return now - queued > _ENQUEUE_GRACE
+
+
+def requeue_lost_extractions(now: datetime | None = None) -> list[Document]:
+    """Give each extracting document whose job was lost (is_lost) a new job, at
+    the front of the queue: it has waited its turn once. One lost
+    QUORUM_EXTRACTION_MAX_LOSSES times fails with the reason instead, so a file
+    that kills the worker reading it every time (out of memory) cannot loop.
+    Returns the documents requeued or failed, with their new status."""
+    now = now or timezone.now()
+    handled = []
+    for document in Document.objects.filter(status=Document.Status.EXTRACTING).defer("text"):
+        if is_lost(document, now) and (replaced := _replace_lost_job(document, now)) is not None:
+            handled.append(replaced)
+    return handled
+
+
+def _replace_lost_job(document: Document, now: datetime) -> Document | None:
+    """Under the row lock, and only while the lost job is still the document's:
+    a second reaper, or the job finishing meanwhile, makes this a no-op (None)."""
+    with transaction.atomic():
+        held = _held(document.pk, document.extraction_job_id, lock=True)
+        if held is None:
+            return None
+        held.extraction_losses += 1
+        if held.extraction_losses >= settings.QUORUM_EXTRACTION_MAX_LOSSES:
+            log.error("document=%s: extraction lost %s times; failed", held.pk, held.extraction_losses)
+            held.save(update_fields=["extraction_losses"])
+            fail(held, _lost_reason(held.extraction_losses))
+            return held
+        log.warning("document=%s: extraction job %s lost; requeued", held.pk, held.extraction_job_id)
+        held.extraction_job_id, held.extraction_queued_at = _new_job_id(), now
+        held.save(update_fields=["extraction_job_id", "extraction_queued_at", "extraction_losses"])
+        transaction.on_commit(partial(_enqueue, held.pk, held.extraction_job_id, at_front=True))
+    return held
+
+
+def _lost_reason(losses: int) -> str:
+    return (
+        f"unreadable: reading it was cut off {losses} times (the worker reading it stopped each time, as it "
+        "does when a file needs more memory than the server has); Quorum will not try again"
+    )

@@ -45,6 +45,12 @@ class Document(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.READY)
     # Why the text could not be read, in words for the uploader (status FAILED).
     error = models.TextField(blank=True)
+    # The RQ job that reads an extracting document, when it was queued and how many
+    # jobs before it were lost: the reaper asks Redis about this one job
+    # (documents.jobs.requeue_lost_extractions), and only its result counts.
+    extraction_job_id = models.CharField(max_length=64, blank=True)
+    extraction_queued_at = models.DateTimeField(null=True, blank=True)
+    extraction_losses = models.PositiveSmallIntegerField(default=0)
     text_source = models.CharField(max_length=8, choices=Source.choices, blank=True)
     # The mean of Tesseract's word confidences (0-100) when any text came from OCR.
     ocr_confidence = models.FloatField(null=True, blank=True)
@@ -59,6 +65,10 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The reaper looks for extracting documents every few seconds: a handful among many.
+            models.Index(fields=["id"], condition=models.Q(status="extracting"), name="document_extracting"),
+        ]
 
     def __str__(self) -> str:
         return self.original_name

@@ -8,7 +8,8 @@ from .models import Document
 
 class DocumentTable(tables.Table):
     original_name = tables.Column(linkify=True, verbose_name="Name")
-    kind = tables.Column()
+    # Rendered for every row: a document not read yet has no kind, and says so (render_kind).
+    kind = tables.Column(empty_values=())
     page_count = tables.Column(verbose_name="Pages", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     size = tables.Column(attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     uploaded_by = tables.Column(order_by="uploaded_by__username")
@@ -28,6 +29,13 @@ class DocumentTable(tables.Table):
         empty_text = "No documents yet: upload some to get started."
 
     def render_kind(self, value: str, record: Document) -> str:
+        if record.status == Document.Status.FAILED:
+            # Say why beside the badge: an uploader should not have to open the document to learn it.
+            return format_html(
+                '<span class="badge failed">{}</span> <span class="small error">{}</span>',
+                record.get_status_display(),
+                record.error,
+            )
         if record.status != Document.Status.READY:
             # Not read yet, or unreadable: say so rather than show a blank kind.
             return format_html('<span class="badge {}">{}</span>', record.status, record.get_status_display())

@@ -20,6 +20,10 @@
    RQ's scheduler left overdue: the worker holding its lock died.
 8. Folds the spend differences the step triggers appended (StepSpend.fold), so the
    spend page and the monthly budget read one row per pipeline and quarter hour.
+9. Reads again documents still "extracting" whose extraction job was lost (gone
+   from Redis, or its worker's heartbeat stopped), as step 1 does for steps; one
+   only waiting in the queue, or being read, is never touched. A document lost
+   QUORUM_EXTRACTION_MAX_LOSSES times fails with the reason.
 Each of these is its own pass: an error in one (a database restart, a bug) is
 logged and the others, and the next tick, go on. With --every N it repeats every
 N seconds (the `make run` launcher does this). `requeuestuck`, its old name, is
@@ -32,6 +36,8 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from documents.jobs import requeue_lost_extractions
+from documents.models import Document
 from orchestrator import jobs
 from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.models import StepSpend
@@ -69,6 +75,11 @@ class Command(BaseCommand):
             if overdue := self._pass("enqueue overdue deferred jobs", jobs.enqueue_overdue):
                 self.stdout.write(f"enqueued {overdue} deferred job(s) no scheduler had enqueued")
             self._pass("fold spend sums", StepSpend.fold)
+            for document in self._pass("requeue lost extractions", requeue_lost_extractions) or []:
+                if document.status == Document.Status.FAILED:
+                    self.stdout.write(f"failed document={document.pk}: its extraction was lost too often")
+                else:
+                    self.stdout.write(f"requeued the extraction of document={document.pk}")
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
