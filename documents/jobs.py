@@ -5,7 +5,7 @@ puts back the extraction of a document whose job was lost."""
 
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 import django_rq
@@ -14,10 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, get_current_job
-from rq.exceptions import AbandonedJobError, NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.exceptions import AbandonedJobError
 
-from orchestrator.jobs import alive_key, heartbeat, redis
+from orchestrator.jobs import heartbeat, job_is_lost
 
 from .extraction import ExtractionError
 from .ingest import budget, complete, fail
@@ -27,9 +26,6 @@ from .sandbox import extract_bounded
 log = logging.getLogger(__name__)
 
 QUEUE = "default"
-
-# An extraction enqueued in a transaction that has just committed may not be in Redis yet.
-_ENQUEUE_GRACE = timedelta(seconds=10)
 
 
 def enqueue_extraction(document: Document) -> None:
@@ -119,29 +115,9 @@ def _job_failed(job, connection, exc_type, exc_value, traceback) -> None:
 
 
 def is_lost(document: Document, now: datetime) -> bool:
-    """Whether an extracting document's job will never read it. As for steps
-    (orchestrator.jobs.is_lost), a backlog is never a loss: the job is lost only
-    when it is gone from Redis (wiped, or never enqueued), ended without reading
-    the document, or was started by a worker whose heartbeat has stopped."""
-    connection, job_id = redis(), document.extraction_job_id
-    try:
-        if job_id and connection.exists(alive_key(job_id)):
-            return False  # being read right now by a live worker
-        try:
-            job = Job.fetch(job_id, connection=connection) if job_id else None
-        except NoSuchJobError:
-            job = None
-        status = job.get_status(refresh=False) if job else None
-        if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-            return False  # waiting its turn, however long: never a loss
-        if status == JobStatus.STARTED:
-            # The heartbeat starts with the job; a killed worker's job reads STARTED for its whole timeout.
-            started = job.started_at or now
-            return now - started > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
-    except RedisError:
-        return False  # Redis is down: nothing can be enqueued now anyway
-    queued = document.extraction_queued_at or document.created_at
-    return now - queued > _ENQUEUE_GRACE
+    """Whether an extracting document's job will never read it: as for a step's
+    job (orchestrator.jobs.job_is_lost), a backlog is never a loss."""
+    return job_is_lost(document.extraction_job_id, document.extraction_queued_at or document.created_at, now)
 
 
 def requeue_lost_extractions(now: datetime | None = None) -> list[Document]:

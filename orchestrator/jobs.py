@@ -197,35 +197,67 @@ def enqueue_overdue(now: datetime | None = None) -> int:
     return enqueued
 
 
-# A step enqueued in a transaction that has just committed may not be in Redis yet.
+# A job enqueued in a transaction that has just committed may not be in Redis yet.
 _ENQUEUE_GRACE = timedelta(seconds=10)
 
 
+def _beat_missed(since: datetime, now: datetime) -> bool:
+    """Whether a job started at `since` has had time to write its first beats."""
+    return now - since > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
+
+
 def is_lost(step, now: datetime) -> bool:
-    """Whether a queued or running step's job will never finish it. A backlog is
-    never a loss: a queued step is lost only when its job is gone from Redis (or
-    ended without taking it); a running step only when its job's heartbeat
-    (heartbeat()) stopped, that is, the process running it died."""
-    connection = redis()
+    """Whether a queued or running step's job will never finish it: a running step
+    only when its job's heartbeat (heartbeat()) stopped, that is, the process
+    running it died; a queued step as job_is_lost() says."""
+    if step.status != "running":
+        return job_is_lost(step.job_id, step.queued_at, now)
     try:
-        if step.status == "running":
-            if connection.exists(alive_key(step.job_id)):
-                return False
-            started = step.started_at or step.queued_at
-            return now - started > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
-        try:
-            status = Job.fetch(step.job_id, connection=connection).get_status(refresh=False)
-        except NoSuchJobError:
-            status = None
-        if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-            return False  # waiting its turn, however long: never a loss
-        if status == JobStatus.STARTED and connection.exists(alive_key(step.job_id)):
-            return False  # taken by a live worker, about to claim the step
+        alive = redis().exists(alive_key(step.job_id))
     except RedisError:
         return False  # Redis is down: nothing can be requeued now anyway
-    # Gone (a wiped Redis), failed, stopped, finished without taking the step, or
-    # started by a worker that died before it could.
-    return now - step.queued_at > _ENQUEUE_GRACE
+    return not alive and _beat_missed(step.started_at or step.queued_at, now)
+
+
+def job_is_lost(job_id: str, queued_at: datetime, now: datetime) -> bool:
+    """Whether the RQ job `job_id` (a step's or a document's extraction), enqueued
+    at `queued_at`, will never run. A backlog is never a loss: a job waiting in its
+    queue or scheduled is not lost however long it waits, nor one a live worker
+    runs (its heartbeat key is there). Lost: gone from Redis (wiped, or never
+    enqueued), ended, started by a worker whose heartbeat stopped, or taken off
+    its queue by a worker killed before it started it (the job still reads
+    "queued", but no list holds it any more)."""
+    connection = redis()
+    try:
+        if job_id and connection.exists(alive_key(job_id)):
+            return False  # running in a live worker
+        job = _fetch(job_id)
+        status = job.get_status(refresh=False) if job else None
+        if status in (JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            return False
+        if status == JobStatus.QUEUED:
+            if connection.lpos(Queue.redis_queue_namespace_prefix + job.origin, job.id) is not None:
+                return False  # waiting its turn, however long
+            # Off its queue: taken by a worker right now (it marks the job started
+            # within milliseconds), or by one killed before it could.
+            job = _fetch(job_id)
+            status = job.get_status(refresh=False) if job else None
+            if status != JobStatus.QUEUED:
+                return False  # the next pass looks again
+        if status == JobStatus.STARTED:
+            return _beat_missed(job.started_at or queued_at, now)
+    except RedisError:
+        return False  # Redis is down: nothing can be enqueued now anyway
+    return now - queued_at > _ENQUEUE_GRACE
+
+
+def _fetch(job_id: str) -> Job | None:
+    if not job_id:
+        return None
+    try:
+        return Job.fetch(job_id, connection=redis())
+    except NoSuchJobError:
+        return None
 
 
 # --- log context: every line logged while a step runs names its run and step -----

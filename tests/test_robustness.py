@@ -104,6 +104,27 @@ def test_a_queued_step_whose_job_is_gone_is_requeued(make_document, debate_pipel
     assert run.status == Run.Status.NEEDS_REVIEW
 
 
+def test_a_step_whose_worker_died_between_taking_its_job_and_starting_it_is_requeued(
+    make_document, debate_pipeline, scripted, run_jobs
+):
+    """A worker takes a job off its queue first and marks it started after: killed
+    in between, it leaves the job reading "queued" in no queue at all, which RQ
+    never recovers. Seen in make chaos: one run waited for ever."""
+    script_a_debate(scripted, debate_pipeline)
+    run = engine.start_run(make_document(), debate_pipeline)
+    queue = django_rq.get_queue("advocates")
+    taken = queue.connection.lpop(queue.key).decode()  # what the killed worker did, and no more
+    assert Job.fetch(taken, connection=queue.connection).get_status() == JobStatus.QUEUED
+    lost = run.steps.get(job_id=taken)
+
+    requeued = engine.requeue_stuck(now=timezone.now() + timedelta(seconds=30))
+
+    assert [step.pk for step in requeued] == [lost.pk]  # the other advocate waits in the queue: not lost
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.NEEDS_REVIEW
+
+
 def test_two_executions_of_one_step_racing_save_once_and_both_calls_are_recorded(
     make_document, debate_pipeline, scripted, queues
 ):
