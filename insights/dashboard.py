@@ -3,11 +3,9 @@ them (server-drawn SVG: no chart library, no CDN)."""
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from functools import cached_property, lru_cache
 
-from django.db.models import Count, F, FloatField, Func, Q, Sum
-from django.db.models.functions import TruncDate
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -15,17 +13,9 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
-from orchestrator.models import Pipeline, Run
-from review.aggregates import Percentile
-from review.models import Decision
+from orchestrator.models import Pipeline
 
-
-def _seconds(start: str, end: str) -> Func:
-    return Func(F(end) - F(start), template="EXTRACT(EPOCH FROM %(expressions)s)", output_field=FloatField())
-
-
-def _count(key: str) -> Sum:
-    return Sum(f"{key}_count")  # Run.agreed_count, disputed_count: kept from the result by PostgreSQL
+from . import days as rollup
 
 
 @dataclass(frozen=True)
@@ -41,15 +31,6 @@ class Day:
     decisions: int = 0
 
 
-def _days(field: str, since: date, until: date) -> dict:
-    """`field` within the local days since..until, as a range of instants: the
-    created_at index serves it, where `__date__range` (a cast per row) reads every
-    row of the pipeline (175 ms at 100k runs, bench.runpages)."""
-    start = timezone.make_aware(datetime.combine(since, time.min))
-    end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
-    return {f"{field}__gte": start, f"{field}__lt": end}
-
-
 def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list[Day]:
     """The pipeline's figures for each of the `days` days up to `today` (default: the
     local date now), oldest first; a day without runs has counts of 0 and no rates."""
@@ -57,73 +38,38 @@ def daily(pipeline: Pipeline, days: int = 30, today: date | None = None) -> list
 
 
 def daily_by_pipeline(pipelines: list[Pipeline], days: int = 30, today: date | None = None) -> dict[int, list[Day]]:
-    """daily() for each of `pipelines`, by pipeline id, in two queries for them all
-    (the dashboard shows every active pipeline)."""
+    """daily() for each of `pipelines`, by pipeline id, in one query for them all
+    (the dashboard shows every active pipeline), from the roll-up by day (insights.days)."""
     today = today or timezone.localdate()
     since = today - timedelta(days=days - 1)
-    rows = (
-        Run.objects.filter(pipeline__in=pipelines, **_days("created_at", since, today))
-        .annotate(day=TruncDate("created_at"))
-        .values("pipeline", "day")
-        .annotate(
-            runs=Count("id"),
-            spend=Sum("cost"),
-            failed=Count("id", filter=Q(status=Run.Status.FAILED)),
-            finished=Count("id", filter=Q(finished_at__isnull=False)),
-            p50=Percentile(_seconds("started_at", "finished_at"), 0.5, filter=Q(finished_at__isnull=False)),
-            p95=Percentile(_seconds("started_at", "finished_at"), 0.95, filter=Q(finished_at__isnull=False)),
-            agreed=_count("agreed"),
-            disputed=_count("disputed"),
-        )
-        .order_by()
-    )
-    by_day = {(row["pipeline"], row["day"]): row for row in rows}
-    overturns = _overturns_by_day(pipelines, since, today)
-    return {pipeline.pk: _series(pipeline.pk, since, days, by_day, overturns) for pipeline in pipelines}
+    by_day = rollup.figures([pipeline.pk for pipeline in pipelines], since, today)
+    return {pipeline.pk: _series(pipeline.pk, since, days, by_day) for pipeline in pipelines}
 
 
-def _series(pipeline: int, since: date, days: int, by_day: dict, overturns: dict) -> list[Day]:
+def _series(pipeline: int, since: date, days: int, by_day: dict) -> list[Day]:
     series = []
     for offset in range(days):
         day = since + timedelta(days=offset)
         row = by_day.get((pipeline, day))
-        overturned, decided = overturns.get((pipeline, day), (0, 0))
         if row is None:
-            series.append(Day(day, overturn_rate=_rate(overturned, decided), decisions=decided))
+            series.append(Day(day))
             continue
-        compared = (row["agreed"] or 0) + (row["disputed"] or 0)
+        compared = row["agreed"] + row["disputed"]
         series.append(
             Day(
                 day=day,
                 runs=row["runs"],
-                spend=float(row["spend"] or 0),
-                p50_s=row["p50"],
-                p95_s=row["p95"],
+                spend=float(row["spend"]),
+                p50_s=row["p50_s"],
+                p95_s=row["p95_s"],
                 failure_rate=_rate(row["failed"], row["finished"]),
-                disagreement_rate=_rate(row["disputed"] or 0, compared),
-                overturn_rate=_rate(overturned, decided),
-                decisions=decided,
+                disagreement_rate=_rate(row["disputed"], compared),
+                # Decisions on disagreements that went against the judge.
+                overturn_rate=_rate(row["overturned"], row["decisions"]),
+                decisions=row["decisions"],
             )
         )
     return series
-
-
-def _overturns_by_day(pipelines: list[Pipeline], since: date, until: date) -> dict[tuple[int, date], tuple[int, int]]:
-    """(decisions that went against the judge, decisions on disagreements), per
-    pipeline and day. Audit samples are left out: there the judge only confirmed an agreement."""
-    rows = (
-        Decision.objects.filter(
-            item__run__pipeline__in=pipelines,
-            item__reason="disagreement",
-            superseded_by__isnull=True,
-            **_days("created_at", since, until),
-        )
-        .annotate(day=TruncDate("created_at"))
-        .values("item__run__pipeline", "day")
-        .annotate(total=Count("id"), overturned=Count("id", filter=Q(overturned=True)))
-        .order_by()
-    )
-    return {(row["item__run__pipeline"], row["day"]): (row["overturned"], row["total"]) for row in rows}
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -81,3 +81,54 @@ class EvaluationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.evaluation_id}:{self.run_id}"
+
+
+class PipelineDay(models.Model):
+    """A pipeline's dashboard figures for one day of a time zone: its runs created that
+    day (count, spend, latency percentiles, failures, agreed and disputed findings) and
+    the standing review decisions on disagreements made that day. The dashboard reads
+    these few hundred rows instead of aggregating every run and decision of its window
+    (30k runs and 15k decisions, 100 ms and more: bench.runpages).
+
+    Worked out by insights.days.fold() from the runs and decisions themselves, for the
+    (pipeline, day) keys that PipelineDayChange queues: figures such as percentiles do
+    not add up, so a change marks its day to be worked out again rather than appending
+    a difference as StepSpend does. The dashboard works out queued keys itself, so what
+    it shows is exact whether the reaper has folded them yet or not."""
+
+    pipeline = models.ForeignKey("orchestrator.Pipeline", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The time zone whose calendar `day` is in (the dashboard's days are local days).
+    zone = models.CharField(max_length=64)
+    day = models.DateField()
+    runs = models.IntegerField(default=0)
+    spend = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    failed = models.IntegerField(default=0)
+    finished = models.IntegerField(default=0)
+    p50_s = models.FloatField(null=True)
+    p95_s = models.FloatField(null=True)
+    agreed = models.BigIntegerField(default=0)
+    disputed = models.BigIntegerField(default=0)
+    decisions = models.IntegerField(default=0)  # standing decisions on disagreements
+    overturned = models.IntegerField(default=0)  # of which against the judge
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["zone", "pipeline", "day"], name="one_pipeline_day_per_zone")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} {self.day} ({self.zone}): {self.runs} runs"
+
+
+class PipelineDayChange(models.Model):
+    """Something a pipeline's day figures are made of changed at `at` (a run created
+    then, a decision made then): appended by PostgreSQL triggers on runs, review items
+    and decisions (migration insights 0002), in the writer's transaction and without
+    locking any shared row; emptied by insights.days.fold()."""
+
+    pipeline = models.ForeignKey("orchestrator.Pipeline", on_delete=models.CASCADE, related_name="+", db_index=False)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["pipeline", "at"], name="pipeline_day_change")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} at {self.at:%Y-%m-%d %H:%M}"

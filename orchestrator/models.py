@@ -510,6 +510,10 @@ class Run(models.Model):
             ),  # fmt: skip
             # The runs list sorted by cost (most expensive first, or least).
             models.Index(F("cost").desc(), F("id").desc(), condition=Q(parent_step__isnull=True), name="run_top_cost"),
+            # Each pipeline's runs, nested ones too, newest first: the dashboard's days
+            # (insights.days) and the latest finished runs its review load is measured
+            # over (review.load), status included so that the latter skips the others unread.
+            models.Index(fields=["pipeline", "-created_at", "-id"], include=["status"], name="run_pipeline_recent"),
         ]
 
     def __str__(self) -> str:

@@ -11,9 +11,11 @@ human saw: a lower bound, said so where it is shown."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
 from orchestrator.models import Pipeline, Run
@@ -119,13 +121,19 @@ def items_per_document(runs: list[Run], policy: dict[str, Any] | None) -> float 
     return round(len(items) / len(documents), 2)
 
 
+def _policy(pipeline: Pipeline) -> dict[str, Any] | None:
+    return pipeline.rubric.active.policy if pipeline.rubric_id and pipeline.rubric.active_id else None
+
+
 def measure(
     pipeline: Pipeline | None = None, runs: QuerySet[Run] | None = None, policy: dict[str, Any] | None = None
 ) -> Load:
     """The review load of `pipeline`'s recent runs (or of `runs`), and the simulator's
-    table for `policy` (default: the pipeline's active policy) at each threshold."""
-    if policy is None and pipeline is not None and pipeline.rubric_id and pipeline.rubric.active_id:
-        policy = pipeline.rubric.active.policy
+    table for `policy` (default: the pipeline's active policy) at each threshold, worked
+    out from the runs, their links, items and decisions. The dashboard reads the same
+    figures for every pipeline at once from LoadEntry: loads()."""
+    if policy is None and pipeline is not None:
+        policy = _policy(pipeline)
     recent_runs = _recent(pipeline, runs)
     top = _rows(recent_runs, DISPUTED)  # the simulator reads the disputed findings only
     documents = {run.document_id for run in top}
@@ -146,39 +154,268 @@ def measure(
         for decision in (standing.order_by("id").only("id", "item_id", "is_issue") if resolved else [])
     }
     decided = [item for item in resolved if item.pk in decisions]
-    judged = [item for item in decided if (item.judge or {}).get("is_issue") is not None]
-    agreed = sum(bool(decisions[item.pk].is_issue) == bool(item.judge["is_issue"]) for item in judged)
-    confirmed_types = {(item.document_id, item.finding_type) for item in decided if decisions[item.pk].is_issue}
-    # Each document's disputed findings once per what routing reads of them (type,
-    # severity, the judge's confidence): thousands of runs repeat the same few, and
-    # every one is routed again at each of the ten thresholds.
     disputed = {
         (run.document_id, _routed_by(finding))
         for run in recent
         for finding in (run.result or {}).get("findings") or []
         if finding.get("status") == "disputed"
     }
+    return _load(
+        documents=len(documents),
+        items=len(item_ids),
+        decided=[((item.judge or {}).get("is_issue"), decisions[item.pk].is_issue, 1) for item in decided],
+        confirmed={(item.document_id, item.finding_type) for item in decided if decisions[item.pk].is_issue},
+        disputed=disputed,
+        policy=policy,
+    )
+
+
+def _load(
+    documents: int,
+    items: int,
+    decided: list[tuple[Any, bool | None, int]],
+    confirmed: set[tuple[int | None, str]],
+    disputed: set[tuple[int | None, tuple]],
+    policy: dict[str, Any] | None,
+) -> Load:
+    """The figures and the simulator's table from what the recent runs brought: how many
+    documents and items; the decided items as (the judge's is_issue, the standing
+    decision's, how many); the (document, type) clauses reviewers confirmed as issues;
+    and each document's disputed findings once per what routing reads of them (type,
+    severity, the judge's confidence): thousands of runs repeat the same few."""
+    judged = [(judge, decision, count) for judge, decision, count in decided if judge is not None]
+    agreed = sum(count for judge, decision, count in judged if bool(decision) == bool(judge))
+    judged_count = sum(count for _, _, count in judged)
+    # Each clause (document, type) with what routing reads of its disputed findings:
+    # routed once per distinct reading and threshold, not per document.
+    clauses: dict[tuple[int | None, Any], set[tuple]] = {}
+    for document_id, key in disputed:
+        clauses.setdefault((document_id, key[0]), set()).add(key)
+    routed = {key for _, key in disputed}
     simulation = []
     for threshold in THRESHOLDS:
         trial = {**effective(policy), "settle_confidence": threshold}
-        kept_out, queued = set(), set()
-        for document_id, (kind, severity, confidence) in disputed:
-            finding = {"type": kind, "severity": severity, "status": "disputed", "judge": {"confidence": confidence}}
-            (queued if _queued(finding, trial) else kept_out).add((document_id, kind))
-        # A clause is missed when no finding of its type in the document would be queued.
-        missed = len((confirmed_types & kept_out) - queued)
-        per_doc = round(len(queued) / len(documents), 2) if documents else None
+        queues = {
+            key: _queued({"type": key[0], "severity": key[1], "status": "disputed", "judge": {"confidence": key[2]}},
+                         trial)
+            for key in routed
+        }  # fmt: skip
+        # A clause is queued when any of its findings would be; a confirmed clause is
+        # missed when none of them would be.
+        queued = {clause for clause, keys in clauses.items() if any(queues[key] for key in keys)}
+        missed = sum(1 for clause in confirmed if clause in clauses and clause not in queued)
+        per_doc = round(len(queued) / documents, 2) if documents else None
         simulation.append(Simulated(threshold, per_doc, missed))
     return Load(
-        documents=len(documents),
-        items=len(item_ids),
-        items_per_document=round(len(item_ids) / len(documents), 2) if documents else None,
-        decided_with_judge=len(judged),
+        documents=documents,
+        items=items,
+        items_per_document=round(items / documents, 2) if documents else None,
+        decided_with_judge=judged_count,
         agreed_with_judge=agreed,
-        agreement_share=round(agreed / len(judged), 3) if judged else None,
+        agreement_share=round(agreed / judged_count, 3) if judged_count else None,
         simulation=simulation,
-        confirmed=len(confirmed_types),
+        confirmed=len(confirmed),
     )
+
+
+# What `anchors` (a query for finished runs: id, pipeline_id, document_id, created_at,
+# routed_findings) bring to their (pipeline, document) pairs: what measure() reads of
+# them and of the runs they started, each thing once per pair (`select`).
+ENTRIES = """
+WITH RECURSIVE anchors AS ({anchors}),
+family AS (
+    SELECT id AS anchor, id AS run_id, document_id, routed_findings FROM anchors
+    UNION ALL
+    -- The runs their steps started, at any depth, looked up under each run's steps
+    -- (OFFSET 0 keeps PostgreSQL from hashing every step instead).
+    SELECT family.anchor, child.id, child.document_id, child.routed_findings
+    FROM family CROSS JOIN LATERAL (
+        SELECT child.id, child.document_id, child.routed_findings
+        FROM orchestrator_step step JOIN orchestrator_run child ON child.parent_step_id = step.id
+        WHERE step.run_id = family.run_id OFFSET 0
+    ) child
+),
+linked AS MATERIALIZED (
+    SELECT DISTINCT family.anchor, link.item_id
+    FROM family JOIN review_reviewlink link ON link.run_id = family.run_id
+),
+brought AS (
+    SELECT id AS anchor, 'document' AS kind, NULL::bigint AS about_document, NULL::jsonb AS type,
+        NULL::jsonb AS severity, NULL::jsonb AS confidence, NULL::bigint AS item_id, NULL::varchar AS finding_type,
+        NULL::boolean AS decided, NULL::jsonb AS judge_is_issue, NULL::boolean AS decision_is_issue
+    FROM anchors
+    UNION ALL
+    SELECT family.anchor, 'disputed', family.document_id, finding -> 'type', finding -> 'severity',
+        finding #> '{{judge,confidence}}', NULL, NULL, NULL, NULL, NULL
+    FROM family CROSS JOIN LATERAL jsonb_array_elements(family.routed_findings) AS finding
+    WHERE finding ->> 'status' = 'disputed'
+    UNION ALL
+    -- An item is decided when resolved with a standing decision (the latest, should there
+    -- be two). Looked up item by item (OFFSET 0 keeps PostgreSQL from reading every item).
+    SELECT linked.anchor, 'item', item.document_id, NULL, NULL, NULL, item.id, item.finding_type,
+        standing.is_decided IS NOT NULL, item.judge -> 'is_issue', standing.is_issue
+    FROM linked CROSS JOIN LATERAL (
+        SELECT id, document_id, finding_type, judge, status FROM review_reviewitem WHERE id = linked.item_id OFFSET 0
+    ) item
+    LEFT JOIN LATERAL (
+        SELECT true AS is_decided, decision.is_issue FROM review_decision decision
+        WHERE decision.item_id = item.id
+            AND NOT EXISTS (SELECT 1 FROM review_decision later WHERE later.supersedes_id = decision.id)
+        ORDER BY decision.id DESC LIMIT 1
+    ) standing ON item.status = 'resolved'
+)
+{select}
+"""
+# The fold keeps each thing's date: the newest anchor that brings it.
+_LATEST = """
+SELECT DISTINCT ON (anchors.pipeline_id, anchors.document_id, kind, about_document, type, severity, confidence, item_id)
+    anchors.pipeline_id, anchors.document_id, kind, anchors.created_at AS latest_at, anchors.id AS latest_run,
+    about_document, type, severity, confidence, item_id, finding_type, decided, judge_is_issue, decision_is_issue
+FROM brought JOIN anchors ON anchors.id = brought.anchor
+ORDER BY anchors.pipeline_id, anchors.document_id, kind, about_document, type, severity, confidence, item_id,
+    anchors.created_at DESC, anchors.id DESC
+"""
+# The reader only needs what the window's anchors bring, undated.
+_BROUGHT = """
+SELECT DISTINCT anchors.pipeline_id, anchors.document_id, kind, NULL::timestamptz, NULL::bigint,
+    about_document, type, severity, confidence, item_id, finding_type, decided, judge_is_issue, decision_is_issue
+FROM brought JOIN anchors ON anchors.id = brought.anchor
+"""
+_FINISHED = "('needs_review', 'done', 'reviewed')"  # _recent()'s statuses
+# The fold's anchors: every finished run of the queued pairs.
+_PAIR_ANCHORS = """
+    SELECT run.id, run.pipeline_id, run.document_id, run.created_at, run.routed_findings
+    FROM unnest(%(pipelines)s::bigint[], %(documents)s::bigint[]) AS pair(pipeline_id, document_id)
+    JOIN orchestrator_run run ON run.document_id = pair.document_id AND run.pipeline_id = pair.pipeline_id
+    WHERE run.status IN {finished}
+"""
+# The reader's: the finished runs of the queued pairs among their pipeline's latest
+# (the window), read in index order, so that a pair of thousands of runs costs no more
+# than the window.
+_WINDOW_ANCHORS = """
+    SELECT run.id, run.pipeline_id, run.document_id, run.created_at, run.routed_findings
+    FROM oldest CROSS JOIN LATERAL (
+        SELECT id, pipeline_id, document_id, created_at, routed_findings FROM orchestrator_run run
+        WHERE run.pipeline_id = oldest.pipeline_id AND run.status IN {finished}
+            AND (oldest.id IS NULL OR run.created_at >= oldest.created_at
+                 AND (run.created_at, run.id) >= (oldest.created_at, oldest.id))
+    ) run
+    WHERE oldest.pipeline_id IN (SELECT pipeline_id FROM stale)
+        AND (run.pipeline_id, run.document_id) IN (SELECT pipeline_id, document_id FROM stale)
+"""
+_ENTRY_COLUMNS = (
+    "pipeline_id, document_id, kind, latest_at, latest_run, about_document, type, severity, confidence, item_id, "
+    "finding_type, decided, judge_is_issue, decision_is_issue"
+)
+# Every pipeline's figures in one statement: the folded entries of each pipeline's
+# window (dated at or after the oldest of its latest RECENT_RUNS finished runs) but
+# for the pairs still queued, which are worked out here from the runs (ENTRIES);
+# then counted, a row per figure.
+_READ = """
+WITH stale AS (
+    SELECT DISTINCT pipeline_id, document_id FROM review_loadchange WHERE pipeline_id = ANY(%(pipelines)s)
+), oldest AS (
+    SELECT pipeline.id AS pipeline_id, run.created_at, run.id
+    FROM unnest(%(pipelines)s::bigint[]) AS pipeline(id)
+    LEFT JOIN LATERAL (
+        SELECT created_at, id FROM orchestrator_run WHERE pipeline_id = pipeline.id AND status IN {finished}
+        ORDER BY created_at DESC, id DESC OFFSET %(recent)s - 1 LIMIT 1
+    ) run ON true
+), fresh AS (
+    {fresh}
+), windowed AS (
+    SELECT {entry_columns} FROM review_loadentry entry JOIN oldest ON oldest.pipeline_id = entry.pipeline_id
+    WHERE (oldest.id IS NULL OR (entry.latest_at, entry.latest_run) >= (oldest.created_at, oldest.id))
+        AND (entry.pipeline_id, entry.document_id) NOT IN (SELECT pipeline_id, document_id FROM stale)
+    UNION ALL
+    SELECT * FROM fresh  -- in the window by construction
+), items AS (
+    SELECT DISTINCT ON (pipeline_id, item_id) * FROM windowed WHERE kind = 'item' ORDER BY pipeline_id, item_id
+)
+SELECT pipeline_id, 'documents', count(*), NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::jsonb
+FROM windowed WHERE kind = 'document' GROUP BY pipeline_id
+UNION ALL
+SELECT pipeline_id, 'items', count(*), NULL, NULL, NULL, NULL FROM items GROUP BY pipeline_id
+UNION ALL
+SELECT pipeline_id, 'decided', count(*), NULL, judge_is_issue, to_jsonb(decision_is_issue), NULL
+FROM items WHERE decided GROUP BY pipeline_id, judge_is_issue, decision_is_issue
+UNION ALL
+SELECT DISTINCT pipeline_id, 'confirmed', 1, about_document, to_jsonb(finding_type), NULL::jsonb, NULL::jsonb
+FROM items WHERE decided AND decision_is_issue
+UNION ALL
+SELECT DISTINCT pipeline_id, 'disputed', 1, about_document, type, severity, confidence
+FROM windowed WHERE kind = 'disputed'
+"""
+
+# Fold: the queue taken (the DELETE's snapshot), its pairs' entries replaced by what a
+# later snapshot works out, under a lock that keeps two folds from writing the same pairs.
+_TAKE = """
+WITH taken AS (DELETE FROM review_loadchange RETURNING pipeline_id, document_id)
+SELECT DISTINCT pipeline_id, document_id FROM taken
+"""
+_REPLACE = """
+DELETE FROM review_loadentry entry
+USING unnest(%(pipelines)s::bigint[], %(documents)s::bigint[]) AS pair(pipeline_id, document_id)
+WHERE entry.pipeline_id = pair.pipeline_id AND entry.document_id = pair.document_id
+"""
+_INSERT = "INSERT INTO review_loadentry ({columns}) SELECT * FROM ({entries}) entries"
+_LOCK = 7_301_403  # pg_advisory_xact_lock key of the fold
+
+
+def fold() -> int:
+    """Work out again the entries of the (pipeline, document) pairs the triggers queued,
+    replacing theirs; the number of pairs worked out. The reaper does this every tick;
+    changes queued meanwhile wait for the next fold."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        cursor.execute(_TAKE)
+        pairs = cursor.fetchall()
+        if not pairs:
+            return 0
+        params = {"pipelines": [pair[0] for pair in pairs], "documents": [pair[1] for pair in pairs]}
+        cursor.execute(_REPLACE, params)
+        entries = ENTRIES.format(anchors=_PAIR_ANCHORS.format(finished=_FINISHED), select=_LATEST)
+        cursor.execute(_INSERT.format(columns=_ENTRY_COLUMNS, entries=entries), params)
+        return len(pairs)
+
+
+def loads(pipelines: list[Pipeline]) -> dict[int, Load]:
+    """measure() for each of `pipelines` (their active policies), by pipeline id, in one
+    query for them all: from the folded LoadEntry rows, and the queued pairs worked out
+    on the spot, so the figures are the same as measure()'s whether folded or not."""
+    found: dict[int, dict[str, Any]] = {
+        pipeline.pk: {"documents": 0, "items": 0, "decided": [], "confirmed": set(), "disputed": set()}
+        for pipeline in pipelines
+    }
+    sql = _READ.format(
+        fresh=ENTRIES.format(anchors=_WINDOW_ANCHORS.format(finished=_FINISHED), select=_BROUGHT),
+        finished=_FINISHED,
+        entry_columns=", ".join(f"entry.{column}" for column in _ENTRY_COLUMNS.split(", ")),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"pipelines": list(found), "recent": RECENT_RUNS})
+        rows = cursor.fetchall()
+    decoded: dict[str, Any] = {}  # the same few JSON values come back thousands of times
+
+    def decode(value: str | None) -> Any:
+        if value is None:
+            return None
+        if value not in decoded:
+            decoded[value] = json.loads(value)
+        return decoded[value]
+
+    for pipeline_id, figure, count, document_id, *values in rows:
+        first, second, third = (decode(value) for value in values)
+        figures = found[pipeline_id]
+        if figure in ("documents", "items"):
+            figures[figure] = count
+        elif figure == "decided":
+            figures["decided"].append((first, second, count))
+        elif figure == "confirmed":
+            figures["confirmed"].add((document_id, first))
+        else:
+            figures["disputed"].add((document_id, (first, second, third)))
+    return {pipeline.pk: _load(**found[pipeline.pk], policy=_policy(pipeline)) for pipeline in pipelines}
 
 
 def expected_items_per_document(pipeline: Pipeline) -> float | None:

@@ -695,6 +695,75 @@ class Decision(models.Model):
         raise ValueError("Decisions are append-only and are never deleted.")
 
 
+class LoadEntry(models.Model):
+    """What one document's finished runs in a pipeline bring to that pipeline's review
+    load (review.load), each thing once, dated by the newest of those runs that brings
+    it: the document itself; each disputed finding as routing reads it (its run's
+    document, type, severity, the judge's confidence), nested runs' included; each
+    review item linked to the runs, with what the agreement figures read of it.
+
+    The load is measured over a pipeline's latest RECENT_RUNS finished runs: a thing is
+    among them when its date is at or after the oldest of those runs. So the dashboard
+    reads a few thousand entries instead of the findings, links, items and decisions
+    of 2,000 runs per pipeline (a second for 15 pipelines: bench.runpages).
+
+    Worked out by review.load.fold() from the runs, links, items and decisions for the
+    (pipeline, document) pairs LoadChange queues, entries being neither sums nor
+    differences; readers work the queued pairs out themselves, so the figures are
+    exact whether the reaper has folded them yet or not."""
+
+    class Kind(models.TextChoices):
+        DOCUMENT = "document"
+        DISPUTED = "disputed"
+        ITEM = "item"
+
+    pipeline = models.ForeignKey("orchestrator.Pipeline", on_delete=models.CASCADE, related_name="+", db_index=False)
+    # The document whose runs (and the runs they started) these entries come from.
+    document = models.ForeignKey("documents.Document", on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The newest finished run of (pipeline, document) that brings the thing: its place in
+    # the pipeline's runs, newest first (created_at, then id).
+    latest_at = models.DateTimeField()
+    latest_run = models.BigIntegerField()
+    # The document a disputed finding's run or an item is on.
+    about_document = models.BigIntegerField(null=True)
+    # A disputed finding as routing reads it, each value as the result has it.
+    type = models.JSONField(null=True)
+    severity = models.JSONField(null=True)
+    confidence = models.JSONField(null=True)
+    # An item: resolved with a standing decision; the judge's is_issue; the decision's.
+    item_id = models.BigIntegerField(null=True)
+    finding_type = models.CharField(max_length=50, null=True)
+    decided = models.BooleanField(null=True)
+    judge_is_issue = models.JSONField(null=True)
+    decision_is_issue = models.BooleanField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["pipeline", "latest_at", "latest_run"], name="load_entry_latest"),
+            models.Index(fields=["pipeline", "document"], name="load_entry_pair"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}/{self.document_id} {self.kind} at run {self.latest_run}"
+
+
+class LoadChange(models.Model):
+    """Something a pipeline's review-load entries for a document are made of changed (a
+    run of theirs, or one they started; a link, item or decision of those runs):
+    appended by PostgreSQL triggers (migration review 0008), in the writer's
+    transaction and without locking any shared row; emptied by review.load.fold()."""
+
+    pipeline = models.ForeignKey("orchestrator.Pipeline", on_delete=models.CASCADE, related_name="+", db_index=False)
+    document = models.ForeignKey("documents.Document", on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["pipeline", "document"], name="load_change_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}/{self.document_id}"
+
+
 # Signals for whoever must learn of review work (notify: webhooks, e-mail). Sent inside
 # the transaction that opens or decides; receivers defer with transaction.on_commit.
 review_opened = Signal()  # run=Run, items=[ReviewItem] newly opened

@@ -24,6 +24,9 @@
    from Redis, or its worker's heartbeat stopped), as step 1 does for steps; one
    only waiting in the queue, or being read, is never touched. A document lost
    QUORUM_EXTRACTION_MAX_LOSSES times fails with the reason.
+10. Works out again the dashboard's days (insights.days.fold) and review-load entries
+    (review.load.fold) that changes to runs, items and decisions queued, so the
+    dashboard reads its roll-ups instead of working those out on every view.
 Each of these is its own pass: an error in one (a database restart, a bug) is
 logged and the others, and the next tick, go on. With --every N it repeats every
 N seconds (the `make run` launcher does this). `requeuestuck`, its old name, is
@@ -38,10 +41,12 @@ from django.db import connections
 
 from documents.jobs import requeue_lost_extractions
 from documents.models import Document
+from insights import days
 from orchestrator import jobs
 from orchestrator.engine import readvance_finished_runs, release_held_runs, requeue_stuck
 from orchestrator.models import StepSpend
 from orchestrator.runs import archive, batches
+from review import load
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"failed document={document.pk}: its extraction was lost too often")
                 else:
                     self.stdout.write(f"requeued the extraction of document={document.pk}")
+            self._pass("fold dashboard days", days.fold)
+            self._pass("fold review load", load.fold)
             if not every:
                 self.stdout.write(f"{len(requeued)} step(s) requeued")
                 return
