@@ -4,12 +4,14 @@ them (server-drawn SVG: no chart library, no CDN)."""
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property, lru_cache
+from html import escape
 
+from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import conditional_escape
+from django.utils.formats import date_format, get_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
@@ -103,10 +105,35 @@ def _label(value: float, unit: str) -> str:
     )
 
 
+_CENT = Decimal("0.01")
+
+
+def two_places(value: float, separator: str | None = None) -> str:
+    """floatformat(value, 2), as the page writes a chart's numbers, without the format
+    lookups it makes on every call (1,300 values a page, most of a chart's time):
+    the value's shortest repr rounded half up to cents, with the active locale's
+    decimal separator (`separator`, when the caller looked it up once for many values).
+    Where floatformat would group thousands, or the value is too large for the decimal
+    context, floatformat itself."""
+    if settings.USE_THOUSAND_SEPARATOR or not math.isfinite(value) or abs(value) >= 1e20:
+        return floatformat(value, 2)
+    rounded = Decimal(repr(value)).quantize(_CENT, ROUND_HALF_UP)
+    whole, cents = f"{abs(rounded):f}".split(".")
+    sign = "-" if rounded < 0 else ""  # floatformat drops the sign of a value that rounds to zero
+    return f"{sign}{whole}{separator or get_format('DECIMAL_SEPARATOR')}{cents}"
+
+
+@lru_cache(maxsize=1024)
+def _tick_label(day: date) -> str:
+    """The day under the axis, "Mar 5": the same three days label every chart of a page."""
+    return day.strftime("%b %-d")
+
+
 @lru_cache(maxsize=1024)
 def _day_label(day: date, language: str | None) -> str:
-    """The day as "Mar 5" in the active language: the same days label every chart of a pipeline."""
-    return date_format(day, "M j")
+    """The day as "Mar 5" in the active language, escaped: the same days label every
+    chart of a pipeline."""
+    return escape(date_format(day, "M j"))
 
 
 @dataclass(frozen=True)
@@ -170,7 +197,7 @@ class Chart:
         return [
             {
                 "x": round(self._x(i), 1),
-                "label": self.points[i][0].strftime("%b %-d"),
+                "label": _tick_label(self.points[i][0]),
                 "anchor": anchor.get(i, "middle"),
             }
             for i in picks
@@ -206,9 +233,11 @@ class Chart:
 
     @cached_property
     def _shown(self) -> dict[date, tuple[str, str]]:
-        """Each day with a value as the page writes them ("Mar 5", "1.25"), worked out
-        once per chart rather than by template filters per mark and per table row."""
-        return {day: (_day_label(day, get_language()), floatformat(value, 2)) for day, value in self.points
+        """Each day with a value as the page writes them ("Mar 5", "1.25"), escaped, worked
+        out once per chart rather than by template filters per mark and per table row. A
+        number is digits, a sign and the decimal separator, which is escaped here once."""
+        language, separator = get_language(), escape(get_format("DECIMAL_SEPARATOR"))
+        return {day: (_day_label(day, language), two_places(value, separator)) for day, value in self.points
                 if value is not None}  # fmt: skip
 
     @cached_property
@@ -219,29 +248,28 @@ class Chart:
     def rows(self) -> str:
         """The numbers behind the chart as table rows, one per day with a value (written
         at once, like the marks: 30 rows a chart)."""
-        cells = (
-            f'<tr><td>{day.isoformat()}</td><td class="num">{conditional_escape(value)}</td></tr>'
-            for day, (_, value) in self._shown.items()
-        )
+        shown = self._shown.items()
+        cells = (f'<tr><td>{day.isoformat()}</td><td class="num">{value}</td></tr>' for day, (_, value) in shown)
         return mark_safe("".join(cells))  # noqa: S308 - dates and escaped text only
 
     @cached_property
     def marks(self) -> str:
         """The chart's marks as SVG, a bar or a dot per day with a value, each with its
         tooltip: written here at once, as a template loop would with eight lookups a
-        mark (30 days, 7 charts a pipeline: most of the dashboard's time, bench.runpages)."""
-        # Only the tooltips need escaping: the coordinates are numbers this class worked out.
-        unit = conditional_escape(self.unit)
+        mark (30 days, 7 charts a pipeline: most of the dashboard's time, bench.runpages).
+        The tooltips are made of escaped parts; the coordinates are numbers this class
+        worked out."""
+        unit = escape(self.unit)
         if self.kind == "bar":
             marks = (
                 f'<rect x="{b["x"]}" y="{b["y"]}" width="{b["w"]}" height="{b["h"]}" class="series mark">'
-                f"<title>{conditional_escape(b['title'])} {unit}</title></rect>"
+                f"<title>{b['title']} {unit}</title></rect>"
                 for b in self.bars
             )
         else:
             marks = (
                 f'<circle cx="{d["x"]}" cy="{d["y"]}" r="3.5" class="series mark">'
-                f"<title>{conditional_escape(d['title'])} {unit}</title></circle>"
+                f"<title>{d['title']} {unit}</title></circle>"
                 for d in self.dots
             )
         return mark_safe("".join(marks))  # noqa: S308 - numbers and escaped text only
@@ -251,10 +279,38 @@ class Chart:
         return " ".join(f"{dot['x']},{dot['y']}" for dot in self.dots)
 
     @cached_property
-    def plot(self) -> dict:
-        return {"left": PLOT_LEFT, "right": CHART_W - PLOT_RIGHT, "bottom": CHART_H - PLOT_BOTTOM, "top": PLOT_TOP,
-                "width": CHART_W, "height": CHART_H, "middle": (PLOT_LEFT + CHART_W - PLOT_RIGHT) / 2,
-                "centre": (PLOT_TOP + CHART_H - PLOT_BOTTOM) / 2}  # fmt: skip
+    def svg(self) -> str:
+        """The whole chart: value axis and grid, marks (or what to say when there are
+        none), day axis. Written here in one go, as marks() is: 105 charts a page, whose
+        template loops cost more than the rest of the dashboard (bench.runpages). The
+        coordinates are numbers this class worked out; every text is escaped (with
+        html.escape: what Django's escape() does, without its lazy-string wrapper)."""
+        left, right, bottom = PLOT_LEFT, CHART_W - PLOT_RIGHT, CHART_H - PLOT_BOTTOM
+        label = escape(f"{self.title} per day: {self.summary}")
+        parts = [f'<svg viewBox="0 0 {CHART_W} {CHART_H}" width="100%" role="img" aria-label="{label}">']
+        if self.has_data:
+            for tick in self.y_ticks:
+                parts.append(
+                    f'<line x1="{left}" x2="{right}" y1="{tick["y"]}" y2="{tick["y"]}" class="grid"/>'
+                    f'<text x="{left - 4}" y="{tick["y"]}" class="tick-label" text-anchor="end" '
+                    f'dominant-baseline="middle">{escape(tick["label"])}</text>'
+                )
+            if self.kind != "bar":
+                parts.append(f'<polyline points="{self.polyline}" class="series-line"/>')
+            parts.append(self.marks)
+        else:
+            parts.append(
+                f'<text x="{(left + right) / 2}" y="{(PLOT_TOP + bottom) / 2}" class="empty-label" '
+                f'text-anchor="middle" dominant-baseline="middle">{escape(self.empty_text)}</text>'
+            )
+        parts.append(f'<line x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}" class="axis"/>')
+        parts += [
+            f'<text x="{tick["x"]}" y="{CHART_H - 8}" class="tick-label" text-anchor="{tick["anchor"]}">'
+            f"{escape(tick['label'])}</text>"
+            for tick in self.x_ticks
+        ]
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 - numbers and escaped text only
 
 
 def charts(series: list[Day]) -> list[Chart]:

@@ -154,18 +154,20 @@ def measure(
         for decision in (standing.order_by("id").only("id", "item_id", "is_issue") if resolved else [])
     }
     decided = [item for item in resolved if item.pk in decisions]
-    disputed = {
-        (run.document_id, _routed_by(finding))
-        for run in recent
-        for finding in (run.result or {}).get("findings") or []
-        if finding.get("status") == "disputed"
-    }
+    # Each clause (document, type) with what routing reads of its disputed findings (type,
+    # severity, the judge's confidence): thousands of runs repeat the same few.
+    clauses: dict[tuple[int | None, Any], set[tuple]] = {}
+    for run in recent:
+        for finding in (run.result or {}).get("findings") or []:
+            if finding.get("status") == "disputed":
+                key = _routed_by(finding)
+                clauses.setdefault((run.document_id, key[0]), set()).add(key)
     return _load(
         documents=len(documents),
         items=len(item_ids),
         decided=[((item.judge or {}).get("is_issue"), decisions[item.pk].is_issue, 1) for item in decided],
         confirmed={(item.document_id, item.finding_type) for item in decided if decisions[item.pk].is_issue},
-        disputed=disputed,
+        clauses=clauses,
         policy=policy,
     )
 
@@ -175,23 +177,24 @@ def _load(
     items: int,
     decided: list[tuple[Any, bool | None, int]],
     confirmed: set[tuple[int | None, str]],
-    disputed: set[tuple[int | None, tuple]],
+    clauses: dict[tuple[int | None, Any], set[tuple]],
     policy: dict[str, Any] | None,
 ) -> Load:
     """The figures and the simulator's table from what the recent runs brought: how many
     documents and items; the decided items as (the judge's is_issue, the standing
     decision's, how many); the (document, type) clauses reviewers confirmed as issues;
-    and each document's disputed findings once per what routing reads of them (type,
-    severity, the judge's confidence): thousands of runs repeat the same few."""
+    and each clause with its disputed findings, once per what routing reads of them."""
     judged = [(judge, decision, count) for judge, decision, count in decided if judge is not None]
     agreed = sum(count for judge, decision, count in judged if bool(decision) == bool(judge))
     judged_count = sum(count for _, _, count in judged)
-    # Each clause (document, type) with what routing reads of its disputed findings:
-    # routed once per distinct reading and threshold, not per document.
-    clauses: dict[tuple[int | None, Any], set[tuple]] = {}
-    for document_id, key in disputed:
-        clauses.setdefault((document_id, key[0]), set()).add(key)
-    routed = {key for _, key in disputed}
+    # Clauses whose findings read the same are queued alike: each reading is routed once
+    # per threshold, and each set of readings decides for all its clauses at once.
+    alike: dict[frozenset, int] = {}
+    for keys in clauses.values():
+        readings = frozenset(keys)
+        alike[readings] = alike.get(readings, 0) + 1
+    confirmed_readings = [frozenset(clauses[clause]) for clause in confirmed if clause in clauses]
+    routed = {key for readings in alike for key in readings}
     simulation = []
     for threshold in THRESHOLDS:
         trial = {**effective(policy), "settle_confidence": threshold}
@@ -202,9 +205,9 @@ def _load(
         }  # fmt: skip
         # A clause is queued when any of its findings would be; a confirmed clause is
         # missed when none of them would be.
-        queued = {clause for clause, keys in clauses.items() if any(queues[key] for key in keys)}
-        missed = sum(1 for clause in confirmed if clause in clauses and clause not in queued)
-        per_doc = round(len(queued) / documents, 2) if documents else None
+        queued = {readings for readings in alike if any(queues[key] for key in readings)}
+        missed = sum(1 for readings in confirmed_readings if readings not in queued)
+        per_doc = round(sum(alike[readings] for readings in queued) / documents, 2) if documents else None
         simulation.append(Simulated(threshold, per_doc, missed))
     return Load(
         documents=documents,
@@ -343,8 +346,8 @@ UNION ALL
 SELECT DISTINCT pipeline_id, 'confirmed', 1, about_document, to_jsonb(finding_type), NULL::jsonb, NULL::jsonb
 FROM items WHERE decided AND decision_is_issue
 UNION ALL
-SELECT DISTINCT pipeline_id, 'disputed', 1, about_document, type, severity, confidence
-FROM windowed WHERE kind = 'disputed'
+SELECT pipeline_id, 'clause', 1, about_document, type, jsonb_agg(jsonb_build_array(severity, confidence)), NULL
+FROM windowed WHERE kind = 'disputed' GROUP BY pipeline_id, about_document, type  -- hashed, not sorted
 """
 
 # Fold: the queue taken (the DELETE's snapshot), its pairs' entries replaced by what a
@@ -384,7 +387,7 @@ def loads(pipelines: list[Pipeline]) -> dict[int, Load]:
     query for them all: from the folded LoadEntry rows, and the queued pairs worked out
     on the spot, so the figures are the same as measure()'s whether folded or not."""
     found: dict[int, dict[str, Any]] = {
-        pipeline.pk: {"documents": 0, "items": 0, "decided": [], "confirmed": set(), "disputed": set()}
+        pipeline.pk: {"documents": 0, "items": 0, "decided": [], "confirmed": set(), "clauses": {}}
         for pipeline in pipelines
     }
     sql = _READ.format(
@@ -413,8 +416,9 @@ def loads(pipelines: list[Pipeline]) -> dict[int, Load]:
             figures["decided"].append((first, second, count))
         elif figure == "confirmed":
             figures["confirmed"].add((document_id, first))
-        else:
-            figures["disputed"].add((document_id, (first, second, third)))
+        else:  # a clause (document, type), with the (severity, confidence) of its disputed findings
+            readings = figures["clauses"].setdefault((document_id, first), set())
+            readings.update((first, severity, confidence) for severity, confidence in second)
     return {pipeline.pk: _load(**found[pipeline.pk], policy=_policy(pipeline)) for pipeline in pipelines}
 
 
