@@ -3,17 +3,23 @@ the page draws under its charts. Every time is fixed: runs are created at chosen
 instants, decisions are made with decide(now=...), and the page is asked for the
 window up to a chosen day (?until=), so nothing depends on the clock."""
 
+import random
 import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import Count, F, FloatField, Func, Q, Sum
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from insights import dashboard
-from orchestrator.models import Run
-from review.models import ReviewItem
+from insights import days as days_rollup
+from insights.models import PipelineDay, PipelineDayChange
+from orchestrator.models import Pipeline, Run
+from review.aggregates import Percentile
+from review.models import Decision, ReviewItem
 
 DAY = date(2026, 3, 18)  # the last day of the window shown
 TWO_DAYS_BEFORE, DAY_BEFORE = DAY - timedelta(days=2), DAY - timedelta(days=1)
@@ -185,3 +191,139 @@ def test_the_window_ends_on_the_day_asked_for(known_runs, client_for, analyst, d
 
 def test_outsider_cannot_open_the_dashboard(client_for, outsider):
     assert client_for(outsider).get(reverse("insights:dashboard")).status_code == 403
+
+
+# --- the roll-up by day (insights.days) against the straightforward computation -------
+
+
+def _straightforward(pipeline: Pipeline, days: int, until: date) -> list[dashboard.Day]:
+    """The pipeline's figures day by day, aggregated from its runs and decisions of that
+    local day with the ORM, as the dashboard worked them out before the roll-up."""
+    seconds = Func(F("finished_at") - F("started_at"), template="EXTRACT(EPOCH FROM %(expressions)s)",
+                   output_field=FloatField())  # fmt: skip
+    finished = Q(finished_at__isnull=False)
+    series = []
+    for offset in range(days):
+        day = until - timedelta(days=days - 1 - offset)
+        runs = Run.objects.filter(pipeline=pipeline, created_at__date=day).aggregate(
+            runs=Count("id"), spend=Sum("cost"), failed=Count("id", filter=Q(status="failed")),
+            finished=Count("id", filter=finished), p50=Percentile(seconds, 0.5, filter=finished),
+            p95=Percentile(seconds, 0.95, filter=finished), agreed=Sum("agreed_count"), disputed=Sum("disputed_count"),
+        )  # fmt: skip
+        decisions = Decision.objects.filter(
+            item__run__pipeline=pipeline, item__reason="disagreement", superseded_by__isnull=True,
+            created_at__date=day,
+        ).aggregate(total=Count("id"), overturned=Count("id", filter=Q(overturned=True)))  # fmt: skip
+        overturn_rate = decisions["overturned"] / decisions["total"] if decisions["total"] else None
+        if not runs["runs"]:
+            series.append(dashboard.Day(day, overturn_rate=overturn_rate, decisions=decisions["total"]))
+            continue
+        agreed, disputed = runs["agreed"] or 0, runs["disputed"] or 0
+        series.append(dashboard.Day(
+            day=day, runs=runs["runs"], spend=float(runs["spend"] or 0), p50_s=runs["p50"], p95_s=runs["p95"],
+            failure_rate=runs["failed"] / runs["finished"] if runs["finished"] else None,
+            disagreement_rate=disputed / (agreed + disputed) if agreed + disputed else None,
+            overturn_rate=overturn_rate, decisions=decisions["total"],
+        ))  # fmt: skip
+    return series
+
+
+@pytest.fixture
+def many_days(make_document, reviewer, admin_user) -> list[Pipeline]:
+    """Three pipelines' runs at every hour of the ten days up to DAY (late ones fall on the
+    next day east of UTC), of every status, some still running; decisions on some of their
+    items, on disagreements and audit samples, a few against the judge, one superseded."""
+    rng = random.Random(5)
+    document = make_document()
+    pipelines = [Pipeline.objects.create(slug=f"days-{n}", name=f"Days {n}", pattern="debate") for n in range(3)]
+    runs = []
+    for n in range(60):
+        at = _at(DAY - timedelta(days=rng.randrange(10)), rng.randrange(24), rng.randrange(3600))
+        wall = None if n % 9 == 0 else rng.uniform(1, 90)
+        runs.append(Run.objects.create(
+            document=document, pipeline=rng.choice(pipelines), status=rng.choice(["done", "failed", "needs_review"]),
+            cost=Decimal(rng.randrange(1, 500)) / 1000, created_at=at, started_at=at,
+            finished_at=None if wall is None else at + timedelta(seconds=wall),
+            result={"findings": [], "counts": {"agreed": rng.randrange(5), "disputed": rng.randrange(3)}},
+        ))  # fmt: skip
+    for n, run in enumerate(runs[::3]):
+        reason = "audit_sample" if n % 4 == 0 else "disagreement"
+        _item(run, 1, reason).decide(reviewer, rng.choice(["accept_a", "accept_b"]), note="checked",
+                                     now=run.created_at + timedelta(hours=rng.randrange(1, 30)))  # fmt: skip
+    item = ReviewItem.objects.filter(reason="disagreement", status="resolved").first()
+    item.supersede(admin_user, item.current_decision(), "accept_b", reason="on appeal", now=_at(DAY, 23))
+    return pipelines
+
+
+def _assert_days_are_straightforward(pipelines: list[Pipeline], days: int = 10, until: date = DAY) -> None:
+    series = dashboard.daily_by_pipeline(pipelines, days, until)
+    for pipeline in pipelines:
+        assert series[pipeline.pk] == _straightforward(pipeline, days, until), pipeline.slug
+
+
+def test_day_figures_are_the_straightforward_ones_folded_or_not(many_days):
+    assert sum(day.decisions for day in _straightforward(many_days[0], 10, DAY)) > 0
+    _assert_days_are_straightforward(many_days)  # nothing folded: every day worked out on the spot
+    assert days_rollup.fold() > 0
+    assert not PipelineDayChange.objects.exists() and PipelineDay.objects.exists()
+    _assert_days_are_straightforward(many_days)  # from the roll-up
+    _assert_days_are_straightforward(many_days, days=7, until=DAY - timedelta(days=2))
+
+
+@pytest.mark.parametrize(
+    "change", ["new_run", "run_finished", "cost", "decision", "supersede", "item_reason", "run_deleted"]
+)
+def test_day_figures_follow_every_change_before_and_after_the_next_fold(many_days, reviewer, admin_user, change):
+    days_rollup.fold()
+    pipeline, before = many_days[0], _straightforward(many_days[0], 10, DAY)
+    runs = Run.objects.filter(pipeline=pipeline).order_by("created_at")
+    if change == "new_run":
+        Run.objects.create(document=runs[0].document, pipeline=pipeline, status="done", created_at=_at(DAY, 12),
+                           started_at=_at(DAY, 12), finished_at=_at(DAY, 12, 3), cost=Decimal("0.7"))  # fmt: skip
+    elif change == "run_finished":
+        running = runs.filter(finished_at__isnull=True).first()
+        Run.objects.filter(pk=running.pk).update(status="failed", finished_at=running.created_at + timedelta(hours=1))
+    elif change == "cost":
+        Run.objects.filter(pk=runs[0].pk).update(cost=F("cost") + 1)
+    elif change == "decision":
+        _item(runs[1], 2).decide(reviewer, "accept_b", note="checked", now=runs[1].created_at + timedelta(hours=2))
+    elif change == "supersede":
+        item = ReviewItem.objects.filter(run__pipeline=pipeline, reason="disagreement", status="resolved").last()
+        choice = "accept_a" if item.current_decision().choice == "accept_b" else "accept_b"
+        item.supersede(admin_user, item.current_decision(), choice, reason="second look", now=_at(DAY, 22))
+    elif change == "item_reason":
+        item = ReviewItem.objects.filter(run__pipeline=pipeline, status="resolved").first()
+        ReviewItem.objects.filter(pk=item.pk).update(
+            reason="audit_sample" if item.reason == "disagreement" else "disagreement"
+        )
+    else:
+        runs.filter(review_items__isnull=True).first().delete()
+    assert _straightforward(pipeline, 10, DAY) != before  # the change shows in the figures
+    assert PipelineDayChange.objects.exists()  # and was queued
+    _assert_days_are_straightforward(many_days)
+    days_rollup.fold()
+    _assert_days_are_straightforward(many_days)
+
+
+def test_day_figures_follow_a_change_of_time_zone(many_days, settings):
+    """Folded in UTC, then drawn in India (+5:30): the days move, and are worked out on the
+    spot until the reaper folds them again in the new zone."""
+    days_rollup.fold()
+    settings.TIME_ZONE = "Asia/Kolkata"
+    _assert_days_are_straightforward(many_days)
+    days_rollup.fold()
+    assert set(PipelineDay.objects.values_list("zone", flat=True)) == {"Asia/Kolkata"}
+    _assert_days_are_straightforward(many_days)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_chart_numbers_are_written_as_floatformat_writes_them(language):
+    """two_places() is floatformat:2 without its lookups: halves round up from the
+    shortest repr (2.675 is 2.68 there, not 2.67), the locale's separator, no sign on zero."""
+    rng = random.Random(11)
+    values = [0, 1, 3334, 0.0, -0.0, 0.125, 2.675, 1.005, 99.995, -0.001, -1.235, 3334.0, 1e15 + 0.5, 12345678.9]
+    values += [rng.uniform(0, 1000) for _ in range(500)] + [rng.randrange(100_000) / 1000 for _ in range(500)]
+    values += [rng.randrange(200) / 8 - 10 for _ in range(200)]  # exact halves and quarters
+    with translation.override(language):
+        for value in values:
+            assert dashboard.two_places(value) == floatformat(value, 2), value
