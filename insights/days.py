@@ -18,13 +18,14 @@ from django.utils import timezone
 # the runs created and the standing decisions on disagreements made that day: what
 # insights.dashboard.daily_by_pipeline groups by day, for those keys only. A day is a
 # calendar day of the zone in the `day` expressions (TruncDate's cast); the ranges
-# around it, a day wider on each side, only let the indexes find the rows.
+# around it only let the indexes find the rows, three hours wider on each side than
+# local midnights (which a clock change can move by an hour).
 FIGURES = """
 WITH keys AS ({keys}),
 bounds AS (
     SELECT pipeline_id, day,
-        (day::timestamp AT TIME ZONE %(zone)s) - interval '1 day' AS start,
-        ((day + 1)::timestamp AT TIME ZONE %(zone)s) + interval '1 day' AS stop
+        (day::timestamp AT TIME ZONE %(zone)s) - interval '3 hours' AS start,
+        ((day + 1)::timestamp AT TIME ZONE %(zone)s) + interval '3 hours' AS stop
     FROM keys
 ),
 runs AS (

@@ -223,7 +223,7 @@ def _load(
 
 # What `anchors` (a query for finished runs: id, pipeline_id, document_id, created_at,
 # routed_findings) bring to their (pipeline, document) pairs: what measure() reads of
-# them and of the runs they started, each thing once per pair (`select`).
+# them and of the runs they started (`brought`), which `select` reads as it needs.
 ENTRIES = """
 WITH RECURSIVE anchors AS ({anchors}),
 family AS (
@@ -278,9 +278,10 @@ FROM brought JOIN anchors ON anchors.id = brought.anchor
 ORDER BY anchors.pipeline_id, anchors.document_id, kind, about_document, type, severity, confidence, item_id,
     anchors.created_at DESC, anchors.id DESC
 """
-# The reader only needs what the window's anchors bring, undated.
+# The reader only needs what the window's anchors bring, undated, and counts each thing
+# once itself (a pair of thousands of runs brings the same things thousands of times).
 _BROUGHT = """
-SELECT DISTINCT anchors.pipeline_id, anchors.document_id, kind, NULL::timestamptz, NULL::bigint,
+SELECT anchors.pipeline_id, anchors.document_id, kind, NULL::timestamptz, NULL::bigint,
     about_document, type, severity, confidence, item_id, finding_type, decided, judge_is_issue, decision_is_issue
 FROM brought JOIN anchors ON anchors.id = brought.anchor
 """
@@ -335,7 +336,7 @@ WITH stale AS (
 ), items AS (
     SELECT DISTINCT ON (pipeline_id, item_id) * FROM windowed WHERE kind = 'item' ORDER BY pipeline_id, item_id
 )
-SELECT pipeline_id, 'documents', count(*), NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::jsonb
+SELECT pipeline_id, 'documents', count(DISTINCT document_id), NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::jsonb
 FROM windowed WHERE kind = 'document' GROUP BY pipeline_id
 UNION ALL
 SELECT pipeline_id, 'items', count(*), NULL, NULL, NULL, NULL FROM items GROUP BY pipeline_id
