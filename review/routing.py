@@ -123,8 +123,6 @@ def open_review_items(run: Run) -> list[ReviewItem]:
     The pattern decides what needs a human (its routing policy) by setting
     finding["review"] = {"reason": ...}; this only files them. Safe to call twice.
     The caller sets the run's status (needs_review when this returns any items)."""
-    if not needs_filing(run.result):
-        return []  # nothing to file: no lock, no write (most runs, one step's finish)
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         result = dict(locked.result or {})
