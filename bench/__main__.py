@@ -17,7 +17,7 @@ from pathlib import Path
 # Each module measures one area; run() returns {"section": {"figure": value}}.
 MODULES = [
     "bench.patterns", "bench.capacity", "bench.stepprofile", "bench.pages", "bench.runpages", "bench.export",
-    "bench.retention", "bench.peers", "bench.labelled", "bench.upload", "bench.api", "bench.claude",
+    "bench.retention", "bench.reaper", "bench.peers", "bench.labelled", "bench.upload", "bench.api", "bench.claude",
 ]  # fmt: skip
 
 

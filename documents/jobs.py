@@ -5,10 +5,10 @@ puts back the extraction of a document whose job was lost."""
 
 import logging
 import uuid
+from collections.abc import Container
 from datetime import datetime
 from functools import partial
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from rq import Callback, get_current_job
 from rq.exceptions import AbandonedJobError
 
-from orchestrator.jobs import heartbeat, job_is_lost
+from orchestrator.jobs import get_queue, heartbeat, job_is_lost, waiting_jobs
 
 from .extraction import ExtractionError
 from .ingest import budget, complete, fail
@@ -45,7 +45,7 @@ def _enqueue(document_id: int, job_id: str, at_front: bool = False) -> None:
     """Redis down: logged, never raised. The row is committed by now, so raising
     would fail an upload that was saved; the reaper enqueues it once Redis is back."""
     try:
-        django_rq.get_queue(QUEUE).enqueue(
+        get_queue(QUEUE).enqueue(
             extract_document_job,
             document_id,
             job_id=job_id,
@@ -114,10 +114,11 @@ def _job_failed(job, connection, exc_type, exc_value, traceback) -> None:
 # --- the reaper's pass (keeprunsmoving) ---------------------------------------
 
 
-def is_lost(document: Document, now: datetime) -> bool:
+def is_lost(document: Document, now: datetime, waiting: Container[str] = ()) -> bool:
     """Whether an extracting document's job will never read it: as for a step's
     job (orchestrator.jobs.job_is_lost), a backlog is never a loss."""
-    return job_is_lost(document.extraction_job_id, document.extraction_queued_at or document.created_at, now)
+    queued_at = document.extraction_queued_at or document.created_at
+    return job_is_lost(document.extraction_job_id, queued_at, now, waiting)
 
 
 def requeue_lost_extractions(now: datetime | None = None) -> list[Document]:
@@ -128,8 +129,9 @@ def requeue_lost_extractions(now: datetime | None = None) -> list[Document]:
     Returns the documents requeued or failed, with their new status."""
     now = now or timezone.now()
     handled = []
+    waiting = waiting_jobs()  # read before the documents, as requeue_stuck does
     for document in Document.objects.filter(status=Document.Status.EXTRACTING).defer("text"):
-        if is_lost(document, now) and (replaced := _replace_lost_job(document, now)) is not None:
+        if is_lost(document, now, waiting) and (replaced := _replace_lost_job(document, now)) is not None:
             handled.append(replaced)
     return handled
 

@@ -865,6 +865,9 @@ def _request_json(request: Request) -> dict[str, Any]:
 
 # --- recovering lost steps ---------------------------------------------------
 
+# What requeue_stuck reads of each queued or running step.
+_REAPED_BY = ("run_id", "status", "job_id", "queued_at", "started_at", "worker")
+
 
 class LostJob(Exception):
     """A step's RQ job that will never finish it (recorded as an attempt, never raised)."""
@@ -878,11 +881,13 @@ def requeue_stuck(now=None) -> list[Step]:
     now = now or timezone.now()
     requeued = []
     # A step whose slot holds a pipeline has no job: its child run's steps are reaped instead.
-    active = Step.objects.filter(
-        status__in=[Step.Status.QUEUED, Step.Status.RUNNING], agent__isnull=False
-    ).select_related("agent")
-    for step in active:
-        if not jobs.is_lost(step, now):
+    active = Step.objects.filter(status__in=[Step.Status.QUEUED, Step.Status.RUNNING], agent__isnull=False)
+    # Only what telling a lost job costs: a backlog's steps are read by thousands each
+    # pass, and a lost one's attempts are loaded when it is requeued.
+    active = active.select_related("agent").only(*_REAPED_BY, "agent__queue", "agent__timeout_s").defer("attempts")
+    waiting = jobs.waiting_jobs()  # before the steps: a step queued after it is looked at job by job
+    for step in active.iterator(chunk_size=2000):
+        if not jobs.is_lost(step, now, waiting):
             continue
         lost = sum(attempt.get("error_class") == LostJob.__name__ for attempt in step.attempts) + 1
         where = f" on worker {step.worker}" if step.status == Step.Status.RUNNING and step.worker else ""

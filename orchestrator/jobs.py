@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,9 @@ from functools import partial
 
 import django_rq
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import close_old_connections, connection, transaction
+from django.dispatch import receiver
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
@@ -133,18 +135,26 @@ def enqueue_step_on_commit(step, at_front: bool = False) -> None:
 _QUEUES: dict[str, Queue] = {}
 
 
-def _queue(name: str) -> Queue:
+def get_queue(name: str) -> Queue:
+    """django_rq.get_queue(name), built once per process."""
     queue = _QUEUES.get(name)
     if queue is None:
         queue = _QUEUES[name] = django_rq.get_queue(name)
     return queue
 
 
+@receiver(setting_changed)
+def _forget_queues(setting: str, **kwargs) -> None:
+    """Queues changed in settings (a test's Redis that is down) are built again."""
+    if setting == "RQ_QUEUES":
+        _QUEUES.clear()
+
+
 def redis() -> Redis:
     """This process's client of the default queue's Redis (heartbeats, rate limits,
     lost-job checks). One client and pool per process: a new one per call opens a
     socket and reads package metadata every time, milliseconds a step."""
-    return _queue("default").connection
+    return get_queue("default").connection
 
 
 def enqueue_step(
@@ -153,7 +163,7 @@ def enqueue_step(
     """Enqueue a step's job; with `delay_s`, for the workers' scheduler to enqueue
     then (a step over its provider's rate limit)."""
     try:
-        queue = _queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
+        queue = get_queue(queue_name if queue_name in settings.RQ_QUEUES else "default")
         enqueue = partial(queue.enqueue, at_front=at_front)
         if delay_s > 0:
             enqueue = partial(queue.enqueue_in, timedelta(seconds=delay_s))
@@ -186,7 +196,7 @@ def enqueue_overdue(now: datetime | None = None) -> int:
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings.QUORUM_SCHEDULER_GRACE_S)
     enqueued = 0
     for name in settings.RQ_QUEUE_NAMES:
-        queue = _queue(name)
+        queue = get_queue(name)
         registry = queue.scheduled_job_registry
         job_ids = registry.get_jobs_to_schedule(int(cutoff.timestamp()))
         for job_id, job in zip(job_ids, Job.fetch_many(job_ids, connection=queue.connection), strict=True):
@@ -206,12 +216,29 @@ def _beat_missed(since: datetime, now: datetime) -> bool:
     return now - since > timedelta(seconds=3 * settings.QUORUM_STEP_HEARTBEAT_S + 5)
 
 
-def is_lost(step, now: datetime) -> bool:
+def waiting_jobs() -> frozenset[str]:
+    """The ids of every job waiting its turn right now: in a queue, or scheduled
+    (deferred for a rate limit). Read once per reaper pass, one command per queue,
+    so a step whose job is among them costs the pass nothing more: asking each
+    step's queue whether it holds the job is a search of the whole list per step,
+    seconds a pass at ten thousand queued. Empty while Redis is down."""
+    waiting: set[str] = set()
+    try:
+        for name in settings.RQ_QUEUE_NAMES:
+            queue = get_queue(name)
+            waiting.update(job_id.decode() for job_id in queue.connection.lrange(queue.key, 0, -1))
+            waiting.update(queue.scheduled_job_registry.get_job_ids(cleanup=False))
+    except RedisError:
+        return frozenset()
+    return frozenset(waiting)
+
+
+def is_lost(step, now: datetime, waiting: Container[str] = ()) -> bool:
     """Whether a queued or running step's job will never finish it: a running step
     only when its job's heartbeat (heartbeat()) stopped, that is, the process
     running it died; a queued step as job_is_lost() says."""
     if step.status != "running":
-        return job_is_lost(step.job_id, step.queued_at, now)
+        return job_is_lost(step.job_id, step.queued_at, now, waiting)
     try:
         alive = redis().exists(alive_key(step.job_id))
     except RedisError:
@@ -219,14 +246,17 @@ def is_lost(step, now: datetime) -> bool:
     return not alive and _beat_missed(step.started_at or step.queued_at, now)
 
 
-def job_is_lost(job_id: str, queued_at: datetime, now: datetime) -> bool:
+def job_is_lost(job_id: str, queued_at: datetime, now: datetime, waiting: Container[str] = ()) -> bool:
     """Whether the RQ job `job_id` (a step's or a document's extraction), enqueued
     at `queued_at`, will never run. A backlog is never a loss: a job waiting in its
     queue or scheduled is not lost however long it waits, nor one a live worker
     runs (its heartbeat key is there). Lost: gone from Redis (wiped, or never
     enqueued), ended, started by a worker whose heartbeat stopped, or taken off
     its queue by a worker killed before it started it (the job still reads
-    "queued", but no list holds it any more)."""
+    "queued", but no list holds it any more). `waiting`: waiting_jobs() of this
+    pass; a job among them is waiting, with no more to ask."""
+    if job_id in waiting:
+        return False
     connection = redis()
     try:
         if job_id and connection.exists(alive_key(job_id)):

@@ -93,6 +93,27 @@ def test_a_backlog_longer_than_the_agents_timeout_is_never_taken_for_lost(
     assert not any(a["error_class"] == "LostJob" for step in run.steps.all() for a in step.attempts)
 
 
+def test_the_reapers_pass_asks_redis_no_more_for_a_longer_backlog(make_document, debate_pipeline):
+    """A pass reads each queue once (jobs.waiting_jobs), not each waiting step's job
+    and queue in turn: at ten thousand queued steps that was 4 s a pass (make bench
+    ARGS=reaper), and the reaper passes every 10 s."""
+    redis = jobs.redis()
+
+    def commands_in_one_pass() -> int:
+        before = redis.info("stats")["total_commands_processed"]
+        assert engine.requeue_stuck(now=timezone.now() + timedelta(hours=1)) == []
+        return redis.info("stats")["total_commands_processed"] - before
+
+    document = make_document()
+    engine.start_run(document, debate_pipeline)
+    commands_in_one_pass()  # the first opens this process's connections
+    short = commands_in_one_pass()  # 2 steps waiting
+    for _ in range(20):
+        engine.start_run(document, debate_pipeline)
+    assert Step.objects.filter(status=Step.Status.QUEUED).count() == 42
+    assert commands_in_one_pass() == short
+
+
 def test_a_queued_step_whose_job_is_gone_is_requeued(make_document, debate_pipeline, scripted, run_jobs):
     script_a_debate(scripted, debate_pipeline)
     run = engine.start_run(make_document(), debate_pipeline)
