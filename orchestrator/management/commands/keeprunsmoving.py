@@ -1,9 +1,10 @@
 """Keep runs moving: the reaper `make run` starts beside the workers.
 
 1. Finds steps still queued or running in PostgreSQL (the source of truth) and
-   asks Redis about each one's job. A queued step is lost only when its job is
-   gone (a wiped Redis); a running step only when its job's heartbeat stopped (a
-   killed worker). A step merely waiting in a long queue is never touched.
+   asks Redis about each one's job, once per pass for all those waiting in a
+   queue (one read of each queue list). A queued step is lost only when its job
+   is gone (a wiped Redis); a running step only when its job's heartbeat stopped
+   (a killed worker). A step merely waiting in a long queue is never touched.
 2. Puts each lost step back on its queue under a new job id (and a cleared claim,
    so the lost execution can save nothing should it still be alive); a step lost
    QUORUM_STEP_MAX_LOSSES times fails, and its run with it.
