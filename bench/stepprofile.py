@@ -13,27 +13,36 @@ functions that do each thing, per step:
   logging: log records written;
   rq: the worker's own bookkeeping (job fetch, registries, results) — the no-op job's cost;
   rest: the engine's Python (ORM object building, advance, decide, enqueue).
+
+It also times floor_step: the same durable round trips (the step read, the claim
+committed before the call, the settling transaction with the run's lock, an
+enqueue for the next wave) in raw SQL with no engine logic, on the same worker.
+Its ratio to the no-op job is the least any engine with these writes can reach
+on this machine; the step's distance above it is the engine's own Python.
 """
 
 import cProfile
 import io
+import json
 import os
 import pstats
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import django_rq
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from rq import get_current_job
 from rq.worker import SimpleWorker
 
 from bench.pages import _text
 from bench.patterns import noop
 from documents.models import Document
-from orchestrator import configcache, engine
+from orchestrator import configcache, engine, jobs
 from orchestrator.demo.seed import seed_debate_pipeline, seed_prices
-from orchestrator.models import Agent, Pipeline, Step
+from orchestrator.models import Agent, Pipeline, Run, Step
 
 RUNS = int(os.environ.get("QUORUM_BENCH_PROFILE_RUNS", 30))  # 3 steps each
 
@@ -59,6 +68,45 @@ PARTS = {
     "render": ["orchestrator/engine.py:*(build_request)"],
     "logging": ["logging/__init__.py:*(handle)"],
 }
+
+
+def floor_step(step_id: int, enqueue_next: bool) -> None:
+    """The engine's durable round trips and nothing else, in raw SQL: the step read
+    with its agent and document; claimed with its request, committed before the
+    call as the engine does; the model's one Redis round trip; then in one
+    transaction the outcome saved under the claim, the run locked, its steps read
+    and the run updated; and for two steps in three a job enqueued for the next
+    wave. What a step costs with no ORM and no engine logic: the floor under it."""
+    with jobs.heartbeat(get_current_job().id), connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT step.run_id, agent.model, document.text FROM orchestrator_step step
+               JOIN orchestrator_agent agent ON agent.id = step.agent_id
+               JOIN orchestrator_run run ON run.id = step.run_id
+               JOIN documents_document document ON document.id = run.document_id
+               WHERE step.id = %s""",
+            [step_id],
+        )
+        run_id, model, text = cursor.fetchone()
+        claim = uuid.uuid4().hex
+        request = json.dumps({"model": model, "messages": [{"role": "user", "content": text}]})
+        cursor.execute(
+            """UPDATE orchestrator_step SET status = 'running', claim = %s, started_at = now(), request = %s
+               WHERE id = %s AND status = 'queued'""",
+            [claim, request, step_id],
+        )
+        jobs.redis().lpop("quorum:bench:floor")  # the model
+        with transaction.atomic():
+            cursor.execute(
+                """UPDATE orchestrator_step SET status = 'succeeded', output = %s, finished_at = now()
+                   WHERE id = %s AND claim = %s""",
+                [json.dumps({"findings": [FINDING]}), step_id, claim],
+            )
+            cursor.execute("SELECT id FROM orchestrator_run WHERE id = %s FOR UPDATE", [run_id])
+            cursor.execute("SELECT key, status, output, cost FROM orchestrator_step WHERE run_id = %s", [run_id])
+            cursor.fetchall()
+            cursor.execute("UPDATE orchestrator_run SET steps_done = steps_done + 1 WHERE id = %s", [run_id])
+            if enqueue_next:
+                transaction.on_commit(lambda: django_rq.get_queue("default").enqueue(noop, result_ttl=600))
 
 
 class Queries:
@@ -129,6 +177,22 @@ def _work(queues) -> float:
     return worker.ended - started
 
 
+def _floor(document, pipeline, queue, count: int, raw_ms: float, raw_cpu_ms: float) -> tuple[float, float]:
+    """floor_step's ms and CPU ms a step, over `count` steps in runs of three (the
+    no-op jobs it enqueues for a next wave are worked too, and taken off)."""
+    agent = pipeline.slots.exclude(agent=None).first().agent
+    runs = Run.objects.bulk_create([Run(document=document, pipeline=pipeline) for _ in range(count // 3)])
+    steps = Step.objects.bulk_create(
+        [Step(run=run, key=f"floor:{n}", slot="floor", agent=agent) for run in runs for n in range(3)]
+    )
+    for n, step in enumerate(steps):
+        queue.enqueue(floor_step, step.pk, n % 3 != 2, result_ttl=3600)
+    seconds = _work([queue])
+    Run.objects.filter(pk__in=[run.pk for run in runs]).update(status=Run.Status.FAILED, error="bench floor")
+    followers = len(steps) * 2 // 3
+    return (seconds * 1000 - followers * raw_ms) / len(steps), (CPU[0] * 1000 - followers * raw_cpu_ms) / len(steps)
+
+
 def run() -> dict:
     from tests import scripted
 
@@ -152,11 +216,12 @@ def _profile(pipeline: Pipeline, script) -> dict:
 
     # The no-op job on the same worker.
     queue = django_rq.get_queue("default")
-    jobs = RUNS * 3
-    for _ in range(jobs):
+    count = RUNS * 3
+    for _ in range(count):
         queue.enqueue(noop, result_ttl=600)
-    raw_ms = _work([queue]) * 1000 / jobs
-    raw_cpu_ms = CPU[0] * 1000 / jobs
+    raw_ms = _work([queue]) * 1000 / count
+    raw_cpu_ms = CPU[0] * 1000 / count
+    floor_ms, floor_cpu_ms = _floor(document, pipeline, queue, count, raw_ms, raw_cpu_ms)
 
     def one_batch():
         script.enqueue("advocate:thorough", [{"findings": [FINDING]}] * RUNS)
@@ -202,6 +267,10 @@ def _profile(pipeline: Pipeline, script) -> dict:
         "queries_per_step": round(queries.count / steps, 1),
         # This process's CPU only (the database's and Redis's work is not in it).
         "raw_rq_cpu_ms_per_job": round(raw_cpu_ms, 2),
+        # The same durable round trips in raw SQL with no engine logic (floor_step).
+        "floor_ms_per_step": round(floor_ms, 2),
+        "floor_over_raw_rq": round(floor_ms / raw_ms, 2),
+        "floor_cpu_ms_per_step": round(floor_cpu_ms, 2),
         "engine_cpu_ms_per_step": round(cpu_ms, 2),
         "cpu_over_raw_rq": round(cpu_ms / raw_cpu_ms, 2),
         "load_average_1m": round(os.getloadavg()[0], 1),
@@ -212,5 +281,7 @@ def _profile(pipeline: Pipeline, script) -> dict:
         f"{queries.count / steps:.1f} queries/step; cpu {raw_cpu_ms:.2f} vs {cpu_ms:.2f} ms",
         flush=True,
     )
+    floor = f"{floor_ms:.2f} ms ({floor_ms / raw_ms:.2f}x), cpu {floor_cpu_ms:.2f} ms"
+    print(f"   floor (raw SQL, the same round trips): {floor}")
     print(f"   parts: {parts}", flush=True)  # fmt: skip
     return {"engine_profile": figures}
