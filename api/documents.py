@@ -18,8 +18,10 @@ from documents.models import Document
 from orchestrator.models import Pipeline
 
 from .auth import ApiError, access
+from .forms import DocumentFilterForm
 from .models import IdempotencyKey, Scope
 from .pagination import Newest
+from .runs import form_errors
 from .schemas import DocumentOut, Error, UploadOut
 
 router = Router(tags=["documents"])
@@ -123,17 +125,13 @@ class DocumentFilters(Schema):
     uploaded_by: str = Field("", description="A username")
 
 
-@router.get("", response=list[DocumentOut], auth=access(ANALYST, Scope.READ), url_name="document_list")
+@router.get(
+    "", response={200: list[DocumentOut], 422: Error}, auth=access(ANALYST, Scope.READ), url_name="document_list"
+)
 @paginate(Newest)
 def list_documents(request: HttpRequest, filters: Query[DocumentFilters]):
     """Documents, newest first, a page at a time: follow `next` for the next page."""
-    documents = _documents()
-    if filters.q:
-        documents = documents.filter(original_name__icontains=filters.q)
-    if filters.kind:
-        documents = documents.filter(kind=filters.kind)
-    if filters.doc_type:
-        documents = documents.filter(doc_type=filters.doc_type)
-    if filters.uploaded_by:
-        documents = documents.filter(uploaded_by__username=filters.uploaded_by)
-    return documents
+    form = DocumentFilterForm(filters.dict())
+    if not form.is_valid():
+        raise ApiError(422, "Unknown filter values.", form_errors(form))
+    return form.filter(_documents())

@@ -37,7 +37,9 @@ class InboxFilters(Schema):
     claimed: str = Field("", description="available (mine or unclaimed), me, unclaimed")
 
 
-@router.get("", response=list[ReviewItemOut], auth=access(ANALYST, Scope.READ), url_name="review_items")
+@router.get(
+    "", response={200: list[ReviewItemOut], 422: Error}, auth=access(ANALYST, Scope.READ), url_name="review_items"
+)
 @paginate(Oldest)
 def list_items(request: HttpRequest, filters: Query[InboxFilters]):
     """Open and claimed items, oldest first, with the inbox's filters."""

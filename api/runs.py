@@ -57,7 +57,7 @@ class RunFilters(Schema):
     document: int | None = Field(None, description="A document's id: the runs on it")
 
 
-@router.get("", response=list[RunOut], auth=access(ANALYST, Scope.READ), url_name="run_list")
+@router.get("", response={200: list[RunOut], 422: Error}, auth=access(ANALYST, Scope.READ), url_name="run_list")
 @paginate(Newest)
 def list_runs(request: HttpRequest, filters: Query[RunFilters]):
     """Runs, newest first, with the runs page's filters; follow `next` for more."""

@@ -6,7 +6,8 @@ from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -93,6 +94,25 @@ def _not_found(request, error):
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, error):
     return _error(request, 403, str(error) or "Not allowed.")
+
+
+# Django's own 404 and 500 (config.urls handler404/handler500): a URL under the API
+# that matches no endpoint (/api/v1/runs/abc) or a crash answers in the API's shape,
+# JSON, not the site's HTML page; every other URL gets the site's page.
+PREFIX = "/api/"
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(PREFIX):
+        return JsonResponse({"error": "Not found: no such endpoint or object.", "fields": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(PREFIX):
+        message = "Server error: it has been logged and nothing you saved is lost; try again in a moment."
+        return JsonResponse({"error": message, "fields": {}}, status=500)
+    return defaults.server_error(request)
 
 
 def urls():

@@ -20,3 +20,7 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# JSON under /api/, the site's pages elsewhere.
+handler404 = "api.v1.not_found"
+handler500 = "api.v1.server_error"

@@ -3,6 +3,7 @@ pages, upload (idempotent), runs, review items, pipelines, cursor pagination,
 errors as JSON, and the schema and docs."""
 
 import hashlib
+import json
 from datetime import timedelta
 
 import pytest
@@ -220,6 +221,41 @@ def test_an_unknown_document_is_a_json_404(client, analyst, db):
     response = client.get("/api/v1/documents/999999", headers=bearer(analyst))
     assert response.status_code == 404
     assert response.json() == {"error": "Not found.", "fields": {}}
+
+
+def test_a_url_under_the_api_that_matches_no_endpoint_is_a_json_404_and_a_page_stays_html(client, analyst, db):
+    for url in ("/api/v1/runs/abc", "/api/v1/runs/null%2Cnull/cancel", "/api/v1/nothing-here"):
+        response = client.get(url, headers=bearer(analyst))
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert "Not found" in response.json()["error"]
+    client.force_login(analyst)
+    page = client.get("/runs/abc")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
+
+
+def test_a_crash_under_the_api_answers_json(rf):
+    from api.v1 import server_error
+
+    response = server_error(rf.get("/api/v1/runs"))
+    assert response.status_code == 500 and "logged" in json.loads(response.content)["error"]
+    assert server_error(rf.get("/runs/"))["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("query", ["q=a%00b", "uploaded_by=%00", "doc_type=x%00", "kind=%00"])
+def test_a_nul_character_in_a_filter_is_refused_by_name_not_a_server_error(client, analyst, db, query):
+    """Found by schemathesis: PostgreSQL cannot compare a NUL, and the documents
+    list sent it to the database (500)."""
+    response = client.get(f"/api/v1/documents?{query}", headers=bearer(analyst))
+    assert response.status_code == 422
+    name = query.split("=")[0]
+    assert name in response.json()["fields"]
+
+
+def test_the_schema_documents_the_refusals_of_every_list(client, analyst, db):
+    paths = client.get("/api/v1/openapi.json", headers=bearer(analyst)).json()["paths"]
+    for url in ("/api/v1/documents", "/api/v1/runs", "/api/v1/review-items", "/api/v1/pipelines"):
+        assert "422" in paths[url]["get"]["responses"], url
 
 
 def _documents(n: int) -> list[Document]:
