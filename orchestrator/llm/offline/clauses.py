@@ -85,6 +85,37 @@ MAX_SENTENCE = 2000  # characters
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)")
 
 
+# Page furniture, as text extracted from a paginated document carries it: a page number
+# ("Page 7 of 32", "- 7 -") or a running header or footer repeated on every page. It is no
+# sentence and no heading, and a sentence does not run on into it.
+_PAGE_MARK = re.compile(r"^\s*(?:-\s*\d+\s*-|\d{1,4}|page\s+\d+(?:\s*(?:of|/)\s*\d+)?)\s*$"
+                        r"|\bpage\s+\d+\s*(?:of|/)\s*\d+\s*$", re.I)  # fmt: skip
+_RUNNING_MIN = 3  # a running header or footer repeats on at least this many pages
+_RUNNING_MAX_WORDS = 12
+
+
+def furniture(lines: list[str]) -> set[int]:
+    """The indexes of the lines that are page furniture."""
+    masked = [re.sub(r"\d+", "#", line.strip()) for line in lines]
+    counts: dict[str, int] = {}
+    for line in masked:
+        counts[line] = counts.get(line, 0) + 1
+    return {
+        index
+        for index, (line, plain) in enumerate(zip(masked, lines, strict=True))
+        if line
+        and (
+            _PAGE_MARK.search(plain)
+            or (
+                counts[line] >= _RUNNING_MIN
+                and any(ch.isalpha() for ch in line)
+                and len(line.split()) <= _RUNNING_MAX_WORDS
+                and not line.endswith((".", ":", ";"))
+            )
+        )
+    }
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The document's sentences in order, each a verbatim slice, headings left out.
 
@@ -103,11 +134,14 @@ def split_sentences(text: str) -> list[Sentence]:
 
 def _blocks(text: str) -> list[tuple[int, int]]:
     lines = text.splitlines(keepends=True)
+    skipped = furniture(lines)
     blocks, start, pos = [], 0, 0
     for i, line in enumerate(lines):
         pos += len(line)
         following = lines[i + 1] if i + 1 < len(lines) else ""
-        if not following or not _wraps(line, following):
+        if i in skipped:
+            start = pos  # left out of every sentence
+        elif not following or i + 1 in skipped or not _wraps(line, following):
             blocks.append((start, pos))
             start = pos
     return blocks
@@ -251,10 +285,15 @@ def _limits(match: re.Match[str], sentence: str) -> bool:
     return not _NOTHING_LIMITS.search(sentence)
 
 
+# The rules keep to one sentence with [^.;]; a clause number's dot ("clauses 16.2 and 16.3",
+# "§ 4.1") is no sentence end.
+_IN_SENTENCE = r"(?:[^.;]|(?<=\d)\.(?=\d))"
+
+
 def _r(
     type_: str, tier: int, name: str, title: str, reason: str, *alternatives: str, accept=None, alone: bool = True
 ) -> Rule:
-    pattern = re.compile("|".join(alternatives), re.I | re.S)
+    pattern = re.compile("|".join(alternatives).replace("[^.;]", _IN_SENTENCE), re.I | re.S)
     return Rule(f"{type_}.{name}", type_, tier, pattern, title, reason, accept, alone)
 
 
@@ -406,6 +445,8 @@ RULES: list[Rule] = [
        r"\bexclusive\s+(?:jurisdiction|venue)\b",
        r"\b(?:binding|final)\s+(?:and\s+binding\s+)?arbitration\b",
        r"\bsettled\s+(?:exclusively\s+|finally\s+)?(?:by|under)\s+(?:the\s+rules\s+of\s+)?arbitration\b",
+       r"\b(?:resolved|determined|decided|settled)\s+(?:exclusively\s+|finally\s+)?by\s+arbitration\b",
+       r"\b(?:referred|submitted)\s+to\s+(?:and\s+finally\s+resolved\s+by\s+)?arbitration\b",
        r"\bRules\s+of\s+Arbitration\b",
        r"\bwaive\w*\s+(?:\w+\s+){0,4}?jury\b",
        r"\bcompétence\s+exclusive\b", r"\bausschließlich\w*\s+Gerichtsstand\b", r"\bforo\s+esclusivo\b",
@@ -683,8 +724,10 @@ def line_heading(line: str) -> str | None:
 def headed_sentences(text: str) -> list[tuple[Sentence, str]]:
     """The document's sentences, each with the heading it stands under ("" before any)."""
     starts, headings, position = [], [], 0
-    for line in text.splitlines(keepends=True):
-        heading = line_heading(line)
+    lines = text.splitlines(keepends=True)
+    skipped = furniture(lines)
+    for index, line in enumerate(lines):
+        heading = None if index in skipped else line_heading(line)
         if heading:
             starts.append(position)
             headings.append(heading)
@@ -741,7 +784,8 @@ def split_clauses(text: str) -> list[Clause]:
     if len(numbered) >= 2:
         starts = _sequential(lines, numbered)
     else:
-        starts = [i for i, line in enumerate(lines) if line.strip() and _is_heading(line.strip())]
+        skipped = furniture(lines)
+        starts = [i for i, line in enumerate(lines) if i not in skipped and line.strip() and _is_heading(line.strip())]
     clauses = []
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(lines)
