@@ -364,3 +364,13 @@ def test_a_clause_number_inside_a_sentence_does_not_end_it():
 def test_a_dispute_finally_resolved_by_arbitration_is_bound_to_one_forum():
     assert _tier(PAGED, "governing_law") == clauses.DEFINITE
     assert _tier("Any dispute shall be submitted to arbitration in Geneva.", "governing_law") == clauses.DEFINITE
+
+
+def test_a_french_lease_ends_by_congé_or_by_forfeiture():
+    assert "termination" in _types("Le Preneur aura la faculté de donner congé à l'expiration de chaque période.")
+    assert "termination" in _types("À défaut de paiement, le bail sera résilié de plein droit.")
+
+
+def test_a_cap_that_does_not_limit_liability_for_death_is_the_uncapped_liability_the_law_requires():
+    text = "6.1 Liability is limited to £15,000.\n6.2 This does not limit liability for death or personal injury."
+    assert _tier(text, "unlimited_liability") == clauses.HEDGED

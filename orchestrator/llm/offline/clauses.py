@@ -365,6 +365,7 @@ RULES: list[Rule] = [
        r"\b(?:peut|peuvent|pourra|pourront|droit\s+de)\s+(?:\w+\s+){0,4}?résilier\b",
        r"\brésilier\s+(?:le|ce|la|les)\s+(?:présent\s+)?(?:contrat|convention|abonnement)\b",
        r"\brésiliation\s+(?:anticipée|pour\s+faute|de\s+plein\s+droit|immédiate)\b",
+       r"\brésilié\w*\s+de\s+plein\s+droit\b", r"\bdonner\s+congé\b",
        r"\b(?:podrá|podrán|facultará\w*|derecho\s+a)\b[^.;]{0,60}?\b(?:resolver|rescindir|desistir)\b",
        r"\b(?:resolver|rescindir)\s+el\s+(?:presente\s+)?contrato\b",
        r"\b(?:opzeggen|opzegging|opzegtermijn|ontbinden|ontbinding)\b",
@@ -394,6 +395,7 @@ RULES: list[Rule] = [
        r"\bhaftet\b[^.;]{0,40}?\b(?:unbeschränkt|unbegrenzt)\b", r"\b(?:unbeschränkt|unbegrenzt)\w*\s+Haftung\b",
        r"\b(?:limitations?|caps?|limits?|exclusions?)\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply"
        r"\s+to)\b",
+       r"\b(?:this|it)\s+(?:does|shall|will)\s+not\s+(?:limit|exclude|restrict)\s+(?:\w+\s+)?liabilit",
        accept=_statutory_only),
     _r("unlimited_liability", HEDGED, "fully_liable", "Possibly uncapped liability",
        "the wording suggests liability without a cap",
