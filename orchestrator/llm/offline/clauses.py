@@ -14,10 +14,11 @@ Every rule belongs to one finding type and one tier:
 - DEFINITE: the clause is an issue as written ("shall automatically renew", "liability
   shall not be limited", a non-compete, payment after more than 60 days, late interest).
 - HEDGED: it may be an issue but leaves room ("reasonable notice", "endeavour to keep
-  confidential", an indemnity for third-party claims only, the uncapped liability the
-  law requires for death, injury or fraud).
+  confidential", an indemnity for third-party claims only).
 - PRESENT: the clause is there and raises no definite issue (a clear cap, a choice of
-  law, termination on a fixed notice, payment within 30 days).
+  law, termination on a fixed notice, payment within 30 days, the uncapped liability
+  the law requires for death, injury or fraud: no contract may do otherwise, so a
+  reviewer has nothing to decide).
 
 Governing law: the rules do not know the reader's home jurisdiction, so choosing a
 law is only PRESENT; a clause that binds disputes to one forum (exclusive jurisdiction,
@@ -388,7 +389,7 @@ RULES: list[Rule] = [
        r"\bresponsabilité\s+illimitée\b", r"\bresponsabilidad\s+ilimitada\b", r"\bonbeperkt\s+aansprakelijk\b",
        r"\bresponsabilità\s+illimitata\b",
        accept=_not_statutory_only),
-    _r("unlimited_liability", HEDGED, "statutory", "Liability the law leaves uncapped",
+    _r("unlimited_liability", PRESENT, "statutory", "Liability the law leaves uncapped",
        "the cap does not reach death, injury or fraud, which no contract may limit",
        r"\bliab\w*\b[^.;]{0,80}?(?P<key>\b(?:shall|will|is|are)\s+not\s+(?:be\s+)?(?:limited|capped))",
        r"\bnothing\s+in\s+this\s+\w+\s+(?:shall\s+)?(?:limits?|excludes?|restricts?)\b[^.;]{0,40}?\bliabilit",
