@@ -6,7 +6,8 @@ document, its info, the step's own inputs; the knowledge base for the enrich sta
 each output checked against its agent's schema as the engine checks it. No
 database, queue or worker is needed, so a test can assert floors on the figures.
 
-Figures per part (train: insights/labelled/*.json; holdout: insights/labelled/holdout/):
+Figures per part (train: insights/labelled/*.json; holdout: insights/labelled/holdout/;
+unseen: insights/labelled/unseen/, written after the rules):
 - contract-debate: clause-type precision and recall counting a type as found when
   any finding of the type is reported, and again counting only findings judged an
   issue; review items per contract (findings the current routing sends to a human);
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent / "insights" / "labelled"
-PARTS = {"train": ROOT, "holdout": ROOT / "holdout"}
+PARTS = {"train": ROOT, "holdout": ROOT / "holdout", "unseen": ROOT / "unseen"}
 INVOICE_FIELDS = ["vendor", "invoice_number", "issue_date", "total", "currency"]
 # The clause specialist's types name the clause; a finding type may name what is wrong with it.
 _CLAUSE_OF = {"unlimited_liability": "liability_cap"}

@@ -303,11 +303,14 @@ class Pipeline(models.Model):
         """Why a run of this pipeline on `text` cannot count as a review, or "".
         An empty result on five bytes, or a contract review of an invoice, must
         never read as a clean document."""
-        from .llm.offline.layout import classify  # cheap, deterministic keyword and layout rules
+        from .llm.offline.layout import classify, unread_language  # cheap, deterministic keyword and layout rules
 
         length = len(text.strip())
         if length < MIN_REVIEW_CHARS:
             return f"{length} character{'s' if length != 1 else ''} of text"
+        # The stand-in's rules read six languages; finding nothing in a seventh is no review.
+        if self.uses_stand_in() and (unread := unread_language(text[:CLASSIFY_CHARS])):
+            return f"written in {unread}, which the offline rule-based stand-in cannot read: unchecked"
         if self.document_type:
             doc_type, _, _ = classify(text[:CLASSIFY_CHARS])
             if doc_type != self.document_type:

@@ -4,7 +4,9 @@ and the pages that change being never cached."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import pytest
 from django.urls import reverse
 
 from orchestrator import engine
@@ -15,6 +17,8 @@ from orchestrator.runs.export import safe_cell
 from orchestrator.runs.replay import compare_results, diff_results
 from tests.conftest import CONTRACT
 
+UNSEEN = Path(__file__).resolve().parent.parent / "insights" / "labelled" / "unseen"
+
 
 def test_too_little_text_is_not_reviewed(make_document, debate_pipeline, queues):
     run = engine.start_run(make_document("Hello", "contract.pdf"), debate_pipeline)
@@ -24,6 +28,21 @@ def test_too_little_text_is_not_reviewed(make_document, debate_pipeline, queues)
 def test_a_document_of_another_kind_is_not_reviewed(make_document, debate_pipeline, queues):
     run = engine.start_run(make_document(INVOICE_EN, "invoice.txt"), debate_pipeline)
     assert run.not_reviewed == "this does not look like a contract (it reads as invoice)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contract_in_a_language_the_stand_in_cannot_read_is_unchecked_not_clean(
+    client_for, analyst, make_document, debate_pipeline, run_jobs
+):
+    polish = (UNSEEN / "contracts" / "u08-umowa-uslugi-pl.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(polish, "umowa.txt"), debate_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.not_reviewed == "written in Polish, which the offline rule-based stand-in cannot read: unchecked"
+    assert run.shown_status == "Not reviewed"
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert "Offline stand-in" in page and "Polish" in page and "unchecked" in page
+    assert "No findings." not in page
 
 
 def test_a_contract_is_reviewed(make_document, debate_pipeline, queues):

@@ -14,10 +14,11 @@ Every rule belongs to one finding type and one tier:
 - DEFINITE: the clause is an issue as written ("shall automatically renew", "liability
   shall not be limited", a non-compete, payment after more than 60 days, late interest).
 - HEDGED: it may be an issue but leaves room ("reasonable notice", "endeavour to keep
-  confidential", an indemnity for third-party claims only, the uncapped liability the
-  law requires for death, injury or fraud).
+  confidential", an indemnity for third-party claims only).
 - PRESENT: the clause is there and raises no definite issue (a clear cap, a choice of
-  law, termination on a fixed notice, payment within 30 days).
+  law, termination on a fixed notice, payment within 30 days, the uncapped liability
+  the law requires for death, injury or fraud: no contract may do otherwise, so a
+  reviewer has nothing to decide).
 
 Governing law: the rules do not know the reader's home jurisdiction, so choosing a
 law is only PRESENT; a clause that binds disputes to one forum (exclusive jurisdiction,
@@ -85,6 +86,37 @@ MAX_SENTENCE = 2000  # characters
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s)")
 
 
+# Page furniture, as text extracted from a paginated document carries it: a page number
+# ("Page 7 of 32", "- 7 -") or a running header or footer repeated on every page. It is no
+# sentence and no heading, and a sentence does not run on into it.
+_PAGE_MARK = re.compile(r"^\s*(?:-\s*\d+\s*-|\d{1,4}|page\s+\d+(?:\s*(?:of|/)\s*\d+)?)\s*$"
+                        r"|\bpage\s+\d+\s*(?:of|/)\s*\d+\s*$", re.I)  # fmt: skip
+_RUNNING_MIN = 3  # a running header or footer repeats on at least this many pages
+_RUNNING_MAX_WORDS = 12
+
+
+def furniture(lines: list[str]) -> set[int]:
+    """The indexes of the lines that are page furniture."""
+    masked = [re.sub(r"\d+", "#", line.strip()) for line in lines]
+    counts: dict[str, int] = {}
+    for line in masked:
+        counts[line] = counts.get(line, 0) + 1
+    return {
+        index
+        for index, (line, plain) in enumerate(zip(masked, lines, strict=True))
+        if line
+        and (
+            _PAGE_MARK.search(plain)
+            or (
+                counts[line] >= _RUNNING_MIN
+                and any(ch.isalpha() for ch in line)
+                and len(line.split()) <= _RUNNING_MAX_WORDS
+                and not line.endswith((".", ":", ";"))
+            )
+        )
+    }
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The document's sentences in order, each a verbatim slice, headings left out.
 
@@ -103,11 +135,14 @@ def split_sentences(text: str) -> list[Sentence]:
 
 def _blocks(text: str) -> list[tuple[int, int]]:
     lines = text.splitlines(keepends=True)
+    skipped = furniture(lines)
     blocks, start, pos = [], 0, 0
     for i, line in enumerate(lines):
         pos += len(line)
         following = lines[i + 1] if i + 1 < len(lines) else ""
-        if not following or not _wraps(line, following):
+        if i in skipped:
+            start = pos  # left out of every sentence
+        elif not following or i + 1 in skipped or not _wraps(line, following):
             blocks.append((start, pos))
             start = pos
     return blocks
@@ -251,10 +286,15 @@ def _limits(match: re.Match[str], sentence: str) -> bool:
     return not _NOTHING_LIMITS.search(sentence)
 
 
+# The rules keep to one sentence with [^.;]; a clause number's dot ("clauses 16.2 and 16.3",
+# "§ 4.1") is no sentence end.
+_IN_SENTENCE = r"(?:[^.;]|(?<=\d)\.(?=\d))"
+
+
 def _r(
     type_: str, tier: int, name: str, title: str, reason: str, *alternatives: str, accept=None, alone: bool = True
 ) -> Rule:
-    pattern = re.compile("|".join(alternatives), re.I | re.S)
+    pattern = re.compile("|".join(alternatives).replace("[^.;]", _IN_SENTENCE), re.I | re.S)
     return Rule(f"{type_}.{name}", type_, tier, pattern, title, reason, accept, alone)
 
 
@@ -326,6 +366,7 @@ RULES: list[Rule] = [
        r"\b(?:peut|peuvent|pourra|pourront|droit\s+de)\s+(?:\w+\s+){0,4}?résilier\b",
        r"\brésilier\s+(?:le|ce|la|les)\s+(?:présent\s+)?(?:contrat|convention|abonnement)\b",
        r"\brésiliation\s+(?:anticipée|pour\s+faute|de\s+plein\s+droit|immédiate)\b",
+       r"\brésilié\w*\s+de\s+plein\s+droit\b", r"\bdonner\s+congé\b",
        r"\b(?:podrá|podrán|facultará\w*|derecho\s+a)\b[^.;]{0,60}?\b(?:resolver|rescindir|desistir)\b",
        r"\b(?:resolver|rescindir)\s+el\s+(?:presente\s+)?contrato\b",
        r"\b(?:opzeggen|opzegging|opzegtermijn|ontbinden|ontbinding)\b",
@@ -348,13 +389,14 @@ RULES: list[Rule] = [
        r"\bresponsabilité\s+illimitée\b", r"\bresponsabilidad\s+ilimitada\b", r"\bonbeperkt\s+aansprakelijk\b",
        r"\bresponsabilità\s+illimitata\b",
        accept=_not_statutory_only),
-    _r("unlimited_liability", HEDGED, "statutory", "Liability the law leaves uncapped",
+    _r("unlimited_liability", PRESENT, "statutory", "Liability the law leaves uncapped",
        "the cap does not reach death, injury or fraud, which no contract may limit",
        r"\bliab\w*\b[^.;]{0,80}?(?P<key>\b(?:shall|will|is|are)\s+not\s+(?:be\s+)?(?:limited|capped))",
        r"\bnothing\s+in\s+this\s+\w+\s+(?:shall\s+)?(?:limits?|excludes?|restricts?)\b[^.;]{0,40}?\bliabilit",
        r"\bhaftet\b[^.;]{0,40}?\b(?:unbeschränkt|unbegrenzt)\b", r"\b(?:unbeschränkt|unbegrenzt)\w*\s+Haftung\b",
        r"\b(?:limitations?|caps?|limits?|exclusions?)\b[^.;]{0,60}?(?P<key2>\b(?:do|does|shall|will)\s+not\s+apply"
        r"\s+to)\b",
+       r"\b(?:this|it)\s+(?:does|shall|will)\s+not\s+(?:limit|exclude|restrict)\s+(?:\w+\s+)?liabilit",
        accept=_statutory_only),
     _r("unlimited_liability", HEDGED, "fully_liable", "Possibly uncapped liability",
        "the wording suggests liability without a cap",
@@ -406,6 +448,8 @@ RULES: list[Rule] = [
        r"\bexclusive\s+(?:jurisdiction|venue)\b",
        r"\b(?:binding|final)\s+(?:and\s+binding\s+)?arbitration\b",
        r"\bsettled\s+(?:exclusively\s+|finally\s+)?(?:by|under)\s+(?:the\s+rules\s+of\s+)?arbitration\b",
+       r"\b(?:resolved|determined|decided|settled)\s+(?:exclusively\s+|finally\s+)?by\s+arbitration\b",
+       r"\b(?:referred|submitted)\s+to\s+(?:and\s+finally\s+resolved\s+by\s+)?arbitration\b",
        r"\bRules\s+of\s+Arbitration\b",
        r"\bwaive\w*\s+(?:\w+\s+){0,4}?jury\b",
        r"\bcompétence\s+exclusive\b", r"\bausschließlich\w*\s+Gerichtsstand\b", r"\bforo\s+esclusivo\b",
@@ -683,8 +727,10 @@ def line_heading(line: str) -> str | None:
 def headed_sentences(text: str) -> list[tuple[Sentence, str]]:
     """The document's sentences, each with the heading it stands under ("" before any)."""
     starts, headings, position = [], [], 0
-    for line in text.splitlines(keepends=True):
-        heading = line_heading(line)
+    lines = text.splitlines(keepends=True)
+    skipped = furniture(lines)
+    for index, line in enumerate(lines):
+        heading = None if index in skipped else line_heading(line)
         if heading:
             starts.append(position)
             headings.append(heading)
@@ -741,7 +787,8 @@ def split_clauses(text: str) -> list[Clause]:
     if len(numbered) >= 2:
         starts = _sequential(lines, numbered)
     else:
-        starts = [i for i, line in enumerate(lines) if line.strip() and _is_heading(line.strip())]
+        skipped = furniture(lines)
+        starts = [i for i, line in enumerate(lines) if i not in skipped and line.strip() and _is_heading(line.strip())]
     clauses = []
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(lines)

@@ -107,6 +107,16 @@ STOPWORDS = {
            "importo"},
     "nl": {"de", "het", "een", "en", "van", "is", "dat", "op", "voor", "met", "niet", "zijn", "aan", "te", "factuur",
            "bedrag"},
+    # Languages the rules do not read, known so a document in one is said to be unread, not clean.
+    "pt": {"do", "da", "dos", "das", "em", "não", "uma", "ao", "pela", "pelo", "são", "sua", "seu", "fatura", "emissão",
+           "vencimento", "pagamento", "transferência", "obrigado"},
+    "pl": {"i", "w", "z", "na", "się", "nie", "jest", "oraz", "przez", "dla", "lub", "umowy", "umowa", "że", "ze"},
+}  # fmt: skip
+# The languages the clause and field rules read (clauses.py, fields.py).
+READ_LANGUAGES = {"en", "de", "fr", "es", "it", "nl"}
+LANGUAGE_NAMES = {
+    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+    "pt": "Portuguese", "pl": "Polish",
 }  # fmt: skip
 
 
@@ -116,6 +126,20 @@ def language(text: str) -> str:
     scores = {code: sum(words[word] for word in stopwords) for code, stopwords in STOPWORDS.items()}
     best = max(scores, key=scores.get)
     return best if scores[best] >= 3 else "und"
+
+
+# Below this many words a text without enough common words (a terse invoice of labels and
+# figures) is not taken for an unknown language: the rules read its labels and numbers.
+UNREAD_MIN_WORDS = 150
+
+
+def unread_language(text: str) -> str:
+    """The language of `text` when the rules cannot read it ("Polish", "an unrecognised
+    language"), or "" when they can."""
+    code = language(text)
+    if code in READ_LANGUAGES or (code == "und" and word_count(text) < UNREAD_MIN_WORDS):
+        return ""
+    return LANGUAGE_NAMES.get(code, "an unrecognised language")
 
 
 def title(text: str) -> str:
