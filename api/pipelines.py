@@ -15,9 +15,20 @@ from .schemas import Error, PipelineOut
 router = Router(tags=["pipelines"])
 
 
+# The schema states the estimator form's limits, so a client knows them before it asks.
+_PAGES, _TOKENS = EstimateForm.base_fields["pages"], EstimateForm.base_fields["tokens"]
+
+
 class Size(Schema):
-    pages: int | None = Field(None, description="Estimate for a document of this many pages")
-    tokens: int | None = Field(None, description="... or of this many tokens (default: a typical upload)")
+    pages: int | None = Field(
+        None, ge=_PAGES.min_value, le=_PAGES.max_value, description="Estimate for a document of this many pages"
+    )
+    tokens: int | None = Field(
+        None,
+        ge=_TOKENS.min_value,
+        le=_TOKENS.max_value,
+        description="... or of this many tokens (default: a typical upload)",
+    )
 
 
 @router.get("", response={200: list[PipelineOut], 422: Error}, auth=access(ANALYST, Scope.READ), url_name="pipelines")

@@ -77,7 +77,7 @@ def claim(request: HttpRequest, item_id: int):
 
 @router.post(
     "/{int:item_id}/decide",
-    response={201: DecisionOut, 404: Error, 409: Error, 422: Error},
+    response={201: DecisionOut, 400: Error, 404: Error, 409: Error, 422: Error},
     auth=access(REVIEWER, Scope.REVIEW),
     url_name="review_decide",
 )

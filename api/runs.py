@@ -29,7 +29,7 @@ def _runs():
     return Run.objects.top_level().select_related("document", "pipeline").defer("document__text")
 
 
-@router.post("", response={201: RunDetail, 422: Error}, auth=access(ANALYST, Scope.WRITE), url_name="runs")
+@router.post("", response={201: RunDetail, 400: Error, 422: Error}, auth=access(ANALYST, Scope.WRITE), url_name="runs")
 def start(request: HttpRequest, payload: StartRunIn):
     """Start a run of an active pipeline (its slug) on a document."""
     form = StartRunForm({"pipeline": payload.pipeline})

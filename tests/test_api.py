@@ -256,6 +256,16 @@ def test_the_schema_documents_the_refusals_of_every_list(client, analyst, db):
     paths = client.get("/api/v1/openapi.json", headers=bearer(analyst)).json()["paths"]
     for url in ("/api/v1/documents", "/api/v1/runs", "/api/v1/review-items", "/api/v1/pipelines"):
         assert "422" in paths[url]["get"]["responses"], url
+    # A body that is not JSON is a 400, said so where a body is read.
+    assert "400" in paths["/api/v1/runs"]["post"]["responses"]
+    assert "400" in paths["/api/v1/review-items/{item_id}/decide"]["post"]["responses"]
+    sizes = {p["name"]: p["schema"] for p in paths["/api/v1/pipelines"]["get"]["parameters"]}
+    assert sizes["pages"]["anyOf"][0]["minimum"] == 1  # as the estimator form checks it
+
+
+def test_a_body_that_is_not_json_is_a_json_400(client, analyst, db):
+    response = client.post("/api/v1/runs", data=b"\x00", content_type="application/json", headers=bearer(analyst))
+    assert response.status_code == 400 and "parse" in response.json()["error"]
 
 
 def _documents(n: int) -> list[Document]:
