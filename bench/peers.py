@@ -8,9 +8,10 @@ step's result recorded before the next).
    milliseconds per step (run wall / 3) is each library's own cost per step.
 2. At L = 1 s per call with 4-way concurrency (4 threads, 8 runs): each run's wall
    over its floor (2 s: the slower advocate, then the judge).
-3. Quorum's figures are the ones this bench measured on itself (engine_profile:
-   a step on an in-process SimpleWorker with the scripted model; patterns.debate
-   at L = 1 s on 4 workers), read from the figures of this or an earlier `make bench`.
+3. Quorum's step is measured here too, in turn with the peers' (ROUNDS rounds, the
+   least of each kept): a step on an in-process SimpleWorker with the scripted
+   model (bench.stepprofile). Its wall over floor is patterns.debate's at L = 1 s
+   on 4 workers, read from the figures of this or an earlier `make bench`.
 The peers make no queue hop; Quorum's step is an RQ job plus its durable writes.
 Benchmark-only dependencies: bench/requirements.txt, installed by `make bench`.
 """
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RUNS_L0 = 30
+ROUNDS = 3
 RUNS_L1 = 8
 CONCURRENCY = 4
 FLOOR_S = 2.0
@@ -131,36 +133,52 @@ def _dbos():
     return debate, DBOS.destroy
 
 
-def _quorum() -> dict:
-    """Quorum's own figures from this bench's results file (this run's or an earlier one's)."""
+def _quorum_wall_over_floor() -> float | None:
+    """patterns.debate's wall over floor at L = 1 s on 4 workers, from this bench's
+    results file (this run's or an earlier one's)."""
     path = Path(os.environ.get("QUORUM_BENCH_OUT") or "var/bench/latest.json")
     figures = json.loads(path.read_text()) if path.exists() else {}
-    return {
-        "step_ms": (figures.get("engine_profile") or {}).get("engine_ms_per_step"),
-        "wall_over_floor": ((figures.get("patterns") or {}).get("debate") or {}).get("wall_over_floor"),
-    }
+    return ((figures.get("patterns") or {}).get("debate") or {}).get("wall_over_floor")
+
+
+def _steps_side_by_side(started: dict) -> dict[str, float]:
+    """Each one's milliseconds a step at L = 0, the peers' and Quorum's measured in
+    turn, ROUNDS times, the least of each kept: on a shared machine one measure
+    taken minutes apart from another compares loads, not engines."""
+    from bench.stepprofile import debate_batches, step_ms
+
+    steps: dict[str, list[float]] = {name: [] for name in [*started, "quorum"]}
+    with debate_batches() as batches:
+        for _ in range(ROUNDS):
+            for name, (debate, _stop) in started.items():
+                steps[name].append(_measure(debate, 0.0)["step_ms"])
+            steps["quorum"].append(step_ms(batches)[0])
+    return {name: round(min(values), 2) for name, values in steps.items()}
 
 
 def run() -> dict:
-    peers: dict = {}
+    started = {}
     for name, start in (("langgraph", _langgraph), ("dbos", _dbos)):
         try:
-            debate, stop = start()
+            started[name] = start()
         except ImportError as error:
             print(f"   {name}: not installed ({error}); `make bench` installs bench/requirements.txt")
-            continue
-        try:
-            peers[name] = {**_measure(debate, 0.0), **_measure(debate, 1.0)}
-        finally:
+    peers: dict = {}
+    try:
+        steps = _steps_side_by_side(started)
+        for name, (debate, _stop) in started.items():
+            peers[name] = {"step_ms": steps[name], **_measure(debate, 1.0)}
+            print(f"   {name}: {peers[name]}", flush=True)
+    finally:
+        for _debate, stop in started.values():
             stop()
-        print(f"   {name}: {peers[name]}", flush=True)
-    quorum = _quorum()
-    if peers and quorum["step_ms"]:
-        best = min(figures["step_ms"] for figures in peers.values())
-        peers["quorum_step_over_best"] = round(quorum["step_ms"] / best, 2)
+    quorum = {"step_ms": steps["quorum"], "wall_over_floor": _quorum_wall_over_floor()}
+    if peers:
+        peers["quorum_step_over_best"] = round(quorum["step_ms"] / min(f["step_ms"] for f in peers.values()), 2)
     if peers and quorum["wall_over_floor"]:
-        best = min(figures["wall_over_floor"] for name, figures in peers.items() if isinstance(figures, dict))
+        best = min(figures["wall_over_floor"] for figures in peers.values() if isinstance(figures, dict))
         peers["quorum_wall_over_floor_over_best"] = round(quorum["wall_over_floor"] / best, 3)
     peers["quorum"] = quorum
+    peers["load_average_1m"] = round(os.getloadavg()[0], 1)
     print(f"   quorum: {quorum}", flush=True)
     return {"peers": peers}

@@ -28,8 +28,9 @@ import os
 import pstats
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import django_rq
 from django.conf import settings
@@ -193,27 +194,64 @@ def _floor(document, pipeline, queue, count: int, raw_ms: float, raw_cpu_ms: flo
     return (seconds * 1000 - followers * raw_ms) / len(steps), (CPU[0] * 1000 - followers * raw_cpu_ms) / len(steps)
 
 
-def run() -> dict:
+@dataclass
+class Batches:
+    """Debate runs on a 12-page contract whose agents answer from a script."""
+
+    document: Document
+    pipeline: Pipeline
+    start: Callable[[], list[int]]  # starts RUNS runs, returns their ids
+
+
+@contextmanager
+def debate_batches() -> Iterator[Batches]:
+    """Batches of scripted Debate runs for the block, the queues emptied first and
+    the pipeline put back as seeded after."""
     from tests import scripted
 
     scripted.register()
     seed_prices()
     pipeline = seed_debate_pipeline()
     script = scripted.Script()
-    with scripted_pipeline(pipeline, script):
-        return _profile(pipeline, script)
-
-
-def _profile(pipeline: Pipeline, script) -> dict:
     text = _text(1)  # a 12-page contract
     document, _ = Document.objects.get_or_create(
         sha256="bench-stepprofile".ljust(64, "0"),
         defaults={"original_name": "profile.txt", "kind": "text", "size": len(text), "text": text, "file": "p.txt"},
     )
-    queues = [django_rq.get_queue(name) for name in settings.RQ_QUEUE_NAMES]
-    for queue in queues:
+    for queue in _queues():
         queue.empty()
 
+    def one_batch() -> list[int]:
+        script.enqueue("advocate:thorough", [{"findings": [FINDING]}] * RUNS)
+        script.enqueue("advocate:strict", [{"findings": [FINDING]}] * RUNS)
+        script.enqueue("judge", [{"verdicts": [VERDICT]}] * RUNS)
+        return [engine.start_run(document, pipeline).pk for _ in range(RUNS)]
+
+    with scripted_pipeline(pipeline, script):
+        one_batch()
+        _work(_queues())  # warm: imports, compiled validators, connections
+        yield Batches(document, pipeline, one_batch)
+
+
+def _queues() -> list:
+    return [django_rq.get_queue(name) for name in settings.RQ_QUEUE_NAMES]
+
+
+def step_ms(batches: Batches) -> tuple[float, float]:
+    """The engine's milliseconds a step over one batch, unprofiled, and its CPU milliseconds."""
+    ids = batches.start()
+    seconds = _work(_queues())
+    steps = Step.objects.filter(run__in=ids).count()
+    return seconds * 1000 / steps, CPU[0] * 1000 / steps
+
+
+def run() -> dict:
+    with debate_batches() as batches:
+        return _profile(batches)
+
+
+def _profile(batches: Batches) -> dict:
+    queues, one_batch = _queues(), batches.start
     # The no-op job on the same worker.
     queue = django_rq.get_queue("default")
     count = RUNS * 3
@@ -221,16 +259,8 @@ def _profile(pipeline: Pipeline, script) -> dict:
         queue.enqueue(noop, result_ttl=600)
     raw_ms = _work([queue]) * 1000 / count
     raw_cpu_ms = CPU[0] * 1000 / count
-    floor_ms, floor_cpu_ms = _floor(document, pipeline, queue, count, raw_ms, raw_cpu_ms)
+    floor_ms, floor_cpu_ms = _floor(batches.document, batches.pipeline, queue, count, raw_ms, raw_cpu_ms)
 
-    def one_batch():
-        script.enqueue("advocate:thorough", [{"findings": [FINDING]}] * RUNS)
-        script.enqueue("advocate:strict", [{"findings": [FINDING]}] * RUNS)
-        script.enqueue("judge", [{"verdicts": [VERDICT]}] * RUNS)
-        return [engine.start_run(document, pipeline).pk for _ in range(RUNS)]
-
-    one_batch()
-    _work(queues)  # warm: imports, compiled validators, connections
     ids = one_batch()
     queries = Queries()
     profile = cProfile.Profile()
@@ -253,10 +283,7 @@ def _profile(pipeline: Pipeline, script) -> dict:
     for part, patterns in PARTS.items():
         per_step[part] = sum(_cumulative(stats, p) for p in patterns) * 1000 / steps
     # cProfile slows Python down: scale the parts to the unprofiled step time.
-    ids = one_batch()
-    plain_steps = Step.objects.filter(run__in=ids).count()
-    plain_ms = _work(queues) * 1000 / plain_steps
-    cpu_ms = CPU[0] * 1000 / plain_steps
+    plain_ms, cpu_ms = step_ms(batches)
     scale = plain_ms / per_step["total"]
     parts = {name: round(value * scale, 2) for name, value in per_step.items() if name != "total"}
     parts["rest"] = round(plain_ms - sum(parts.values()), 2)
