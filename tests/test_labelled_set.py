@@ -53,6 +53,19 @@ def test_invoice_fields_are_read_right(measured, pipeline):
     assert min(invoices["fields"].values()) >= 0.75, (part, invoices["fields"])
 
 
+def test_no_labelled_contract_or_invoice_is_refused_by_its_own_pipeline(measured):
+    part, figures = measured
+    assert figures["contracts"]["refused"] == [] and figures["invoices"]["refused"] == [], part
+
+
+def test_what_the_stand_in_cannot_review_is_said_so_with_its_reason():
+    """unseen/not_reviewed.json: contracts and invoices in languages and scripts the rules do
+    not read, each with the reason every demo pipeline must give for not reviewing it."""
+    figures = labelled.score_not_reviewed(labelled.load("unseen", "not_reviewed"))
+    assert figures["count"] >= 13 * 3
+    assert figures["misses"] == []
+
+
 def test_a_balanced_contract_sends_a_reviewer_nothing_but_its_choice_of_law():
     """The consultancy agreement in unseen/ is balanced: a mutual cap with the carve-out for
     death and fraud the law requires, payment in 30 days, 14 days' notice either way. The

@@ -121,7 +121,7 @@ def seed_debate_pipeline() -> Pipeline:
         "compliance rubric reconciles them; disagreements go to a reviewer.",
         pattern=Pipeline.Pattern.DEBATE,
         rubric=rubric,
-        document_type="contract",
+        document_type=debate.DOCUMENT_TYPE,
     )
 
 
@@ -153,7 +153,7 @@ def seed_supervisor_pipelines() -> list[Pipeline]:
         description="The document supervisor, with the Contract review Debate as its clause-analysis "
         "specialist: the debate's run nests under the clause step, and its cost rolls up.",
         pattern=Pipeline.Pattern.SUPERVISOR,
-        document_type="contract",
+        document_type=debate.DOCUMENT_TYPE,
     )
     return [plain, contracts]
 
