@@ -14,7 +14,7 @@ unseen: insights/labelled/unseen/, written after the rules):
 - document-supervisor's clause specialist: the same, from the types of the clauses it returns;
 - document-supervisor and extraction-chain on invoices: accuracy per field and overall;
 - documents a pipeline must say it did not review (not_reviewed.json: another language or
-  script): the reasons given right, and the
+  script, a purchase order on an invoice pipeline): the reasons given right, and the
   labelled contracts and invoices wrongly refused by their own pipeline.
 
     .venv/bin/python -m bench.labelled            # prints the table
@@ -78,7 +78,7 @@ def _pipelines() -> dict[str, dict[str, Any]]:
             "pattern": "supervisor", "slots": supervisor.SLOTS, "criteria": [], "document_type": "",
         },
         "extraction-chain": {
-            "pattern": "chain", "slots": chain.SLOTS, "criteria": [], "document_type": "",
+            "pattern": "chain", "slots": chain.SLOTS, "criteria": [], "document_type": chain.DOCUMENT_TYPE,
         },
     }  # fmt: skip
 

@@ -301,10 +301,10 @@ class Pipeline(models.Model):
 
     def why_not_reviewable(self, text: str, stand_in: bool | None = None) -> str:
         """Why a run of this pipeline on `text` cannot count as a review, or "".
-        An empty result on five bytes, a contract review of an invoice, or a contract in
-        Japanese that the stand-in's rules cannot read must never read as a clean document. `stand_in`: whether
+        An empty result on five bytes, a contract review of an invoice, or invoice fields
+        read from a purchase order must never read as a clean document. `stand_in`: whether
         the offline stand-in plays a step (None: look at the slots)."""
-        from .llm.offline.layout import classify, unread_language  # cheap, deterministic rules
+        from .llm.offline.layout import classify, not_an_invoice, unread_language  # cheap, deterministic rules
 
         length, text = len(text.strip()), text[:CLASSIFY_CHARS]
         # The stand-in's rules read six languages; finding nothing in a seventh is no review. Said
@@ -313,6 +313,8 @@ class Pipeline(models.Model):
             return f"written in {unread}, which the offline rule-based stand-in cannot read: unchecked"
         if length < MIN_REVIEW_CHARS:
             return f"{length} character{'s' if length != 1 else ''} of text"
+        if self.document_type == "invoice" and (kind := not_an_invoice(text)):
+            return f"this is {_article(kind)} {kind}, not an invoice"
         if self.document_type:
             doc_type, _, _ = classify(text)
             if doc_type != self.document_type:

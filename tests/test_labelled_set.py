@@ -60,9 +60,10 @@ def test_no_labelled_contract_or_invoice_is_refused_by_its_own_pipeline(measured
 
 def test_what_the_stand_in_cannot_review_is_said_so_with_its_reason():
     """unseen/not_reviewed.json: contracts and invoices in languages and scripts the rules do
-    not read, each with the reason every demo pipeline must give for not reviewing it."""
+    not read, and papers that are no invoice (a purchase order, a quotation, a delivery note,
+    a credit note), each with the reason every demo pipeline must give for not reviewing it."""
     figures = labelled.score_not_reviewed(labelled.load("unseen", "not_reviewed"))
-    assert figures["count"] >= 13 * 3
+    assert figures["count"] >= 19 * 3
     assert figures["misses"] == []
 
 

@@ -100,6 +100,45 @@ def test_a_contract_with_a_part_in_another_language_is_still_read(make_document,
     }
 
 
+# Papers that carry amounts and dates as an invoice does, but ask for no payment or give money back.
+NOT_INVOICES = [
+    ("u13-en-us-purchase-order", "a purchase order"),
+    ("u28-de-bestellung", "a purchase order"),
+    ("u29-fr-devis", "a quotation"),
+    ("u30-en-delivery-note", "a delivery note"),
+    ("u31-en-credit-note", "a credit note"),
+    ("u32-nl-offerte", "a quotation"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("name", "kind"), NOT_INVOICES)
+def test_a_paper_that_is_no_invoice_gets_no_invoice_fields(
+    client_for, analyst, make_document, chain_pipeline, run_jobs, name, kind
+):
+    text = (UNSEEN / "invoices" / f"{name}.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, f"{name}.txt"), chain_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.not_reviewed == f"this is {kind}, not an invoice"
+    assert run.shown_status == "Not reviewed"
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert f"this is {kind}, not an invoice" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_document_supervisor_does_not_take_a_purchase_order_for_an_invoice(
+    make_document, supervisor_pipeline, run_jobs
+):
+    text = (UNSEEN / "invoices" / "u13-en-us-purchase-order.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, "po.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.result["doc_type"] != "invoice"
+    assert not run.steps.filter(key="specialist:financial").exists()
+    assert "issue_date" not in run.result["fields"] and "total" not in run.result["fields"]
+
+
 def test_a_contract_is_reviewed(make_document, debate_pipeline, queues):
     run = engine.start_run(make_document(CONTRACT), debate_pipeline)
     assert run.not_reviewed == ""

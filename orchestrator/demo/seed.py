@@ -183,6 +183,7 @@ def seed_chain_pipeline() -> Pipeline:
         "kept, each boundary checked. A candidate normalizer runs in the shadow of the live one; its agreement "
         "rate is on this page.",
         pattern=Pipeline.Pattern.CHAIN,
+        document_type=chain.DOCUMENT_TYPE,
     )
 
 
@@ -269,6 +270,7 @@ def seed_claude_pipelines() -> list[Pipeline]:
                 rubric=original.rubric,
                 rebuttal_rounds=original.rebuttal_rounds,
                 audit_rate=original.audit_rate,
+                document_type=original.document_type,
             )
         )
     return twins

@@ -45,6 +45,54 @@ _CLOSING = re.compile(
 )
 MIN_SCORE = 3
 
+# What a commercial paper calls itself in its title, in the languages the rules read. An order,
+# a quote, a delivery note or a credit note carries amounts and dates as an invoice does, but
+# asks for no payment (or gives money back): it must not be read as one.
+_TITLES = [
+    ("invoice", r"(?:tax\s+|vat\s+|commercial\s+)?invoice|rechnung|facture|factura|fattura|factuur"),
+    ("pro forma invoice", r"pro[\s-]?forma(?:\s+invoice)?|pro[\s-]?forma-?rechnung|facture\s+pro[\s-]?forma"
+                          r"|factura\s+pro[\s-]?forma|fattura\s+pro[\s-]?forma|pro[\s-]?forma\s*factuur"),
+    ("purchase order", r"purchase\s+order|bestellung|bestellschein|bon\s+de\s+commande|orden\s+de\s+compra"
+                       r"|ordine\s+(?:di\s+)?acquisto|buono\s+d'ordine|inkooporder|bestelbon"),
+    ("order confirmation", r"order\s+confirmation|sales\s+order|auftragsbestätigung|confirmation\s+de\s+commande"
+                           r"|confirmación\s+de\s+pedido|conferma\s+d'ordine|orderbevestiging"),
+    ("quotation", r"quotation|quote|estimate|angebot|kostenvoranschlag|devis|presupuesto|cotización|preventivo"
+                  r"|offerta|offerte"),
+    ("delivery note", r"delivery\s+note|packing\s+(?:slip|list)|lieferschein|bon\s+de\s+livraison|albarán"
+                      r"|documento\s+di\s+trasporto|ddt|bolla\s+di\s+consegna|pakbon|leveringsbon"),
+    ("credit note", r"credit\s+(?:note|memo)|gutschrift|(?:facture\s+d')?avoir|nota\s+de\s+cr[ée]dito"
+                    r"|nota\s+di\s+credito|creditnota|creditfactuur"),
+]  # fmt: skip
+# A title alone in its cell, or with the paper's number after it ("Gutschrift Nr. G-2026-14").
+_TITLE = re.compile(
+    r"(?P<title>" + "|".join(f"(?P<t{index}>{pattern})" for index, (_, pattern) in enumerate(_TITLES)) + r")"
+    r"(?:\s+(?:no\.?|nr\.?|n[°º.]+|#|number|nummer|numéro|número|numero)?\s*:?\s*[A-Z0-9][\w/.-]*)?\s*:?",
+    re.I,
+)
+
+
+def titled(text: str) -> str:
+    """What the paper calls itself ("invoice", "purchase order", "credit note"...) in the
+    first title that stands alone in its cell near the top, or ""."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines[:15]:
+        for _, _, cell in fields.cells(line):
+            for part in cell.split(" / "):  # a bilingual title: "ใบแจ้งหนี้ / ใบกำกับภาษี", "Quote / Angebot"
+                match = _TITLE.fullmatch(part.strip())
+                if match:
+                    index = next(
+                        int(name[1:]) for name, value in match.groupdict().items() if name[1:].isdigit() and value
+                    )
+                    return _TITLES[index][0]
+    return ""
+
+
+def not_an_invoice(text: str) -> str:
+    """The kind of commercial paper `text` says it is when that is no invoice ("purchase
+    order", "quotation", "delivery note", "credit note"...), or ""."""
+    kind = titled(text)
+    return "" if kind == "invoice" else kind
+
 
 def classify(text: str) -> tuple[str, float, list[str]]:
     """(doc_type, confidence, signals). Keyword hits score one each; the layout
@@ -88,6 +136,8 @@ def classify(text: str) -> tuple[str, float, list[str]]:
     if not ranked or ranked[0][1] < MIN_SCORE:
         return "other", 0.5, ["too little evidence for any type"]
     best, top = ranked[0]
+    if best == "invoice" and (kind := not_an_invoice(text)):
+        return "other", 0.5, [f"titled {kind}, which is not an invoice", *signals["invoice"]]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
     confidence = round(min(0.99, 0.5 + 0.5 * (top - runner_up) / top), 2)
     return best, confidence, signals[best]
