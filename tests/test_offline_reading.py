@@ -316,6 +316,12 @@ def test_the_customer_is_not_taken_for_the_issuer():
     assert fields.read_invoice(text).customer == "Northgate Hotels Ltd"
 
 
+def test_a_co_ltd_is_named_whole():
+    text = "Shenzhen Brightpath Electronics Co., Ltd.\n深圳市明途电子有限公司\nINVOICE\nInvoice No.: BP-7\n"
+    text += "Total  USD 7,470.00"
+    assert fields.read_invoice(text).vendor == "Shenzhen Brightpath Electronics Co., Ltd."
+
+
 def test_the_last_total_line_wins_over_section_totals_and_payment_sentences():
     text = (
         "Invoice No: 9\nLabour\n  Total labour  $500.00\nParts\n  Total parts  $120.00\n"

@@ -500,7 +500,7 @@ def find_ibans(text: str) -> list[str]:
 # --- parties and other entities ------------------------------------------------
 
 _SUFFIX = (
-    r"(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|GMBH|AG|KG|OHG|SE|Ltd\.?|LTD\.?|Limited|LIMITED|LLC|L\.L\.C\.|LLP|Inc\.?|INC\.?"
+    r"(?:Co\.,?\s?Ltd\.?|GmbH(?:\s*&\s*Co\.?\s*KG)?|GMBH|AG|KG|OHG|SE|Ltd\.?|LTD\.?|Limited|LIMITED|LLC|L\.L\.C\.|LLP|Inc\.?|INC\.?"
     r"|Corp\.?|CORP\.?|Corporation|plc|PLC|CIC|S\.A\.S?\.?|SAS|SARL|S\.à\s?r\.l\.|S\.r\.l\.|S\.R\.L\.|SRL|S\.p\.A\.|SpA"
     r"|S\.n\.c\.|S\.L\.U?\.?|SLU?|B\.V\.|BV|N\.V\.|NV|V\.O\.F\.|VOF|Oy|AB|ApS|A/S|Co\.|CO\.)"
 )
