@@ -12,7 +12,10 @@ unseen: insights/labelled/unseen/, written after the rules):
   any finding of the type is reported, and again counting only findings judged an
   issue; review items per contract (findings the current routing sends to a human);
 - document-supervisor's clause specialist: the same, from the types of the clauses it returns;
-- document-supervisor and extraction-chain on invoices: accuracy per field and overall.
+- document-supervisor and extraction-chain on invoices: accuracy per field and overall;
+- documents a pipeline must say it did not review (not_reviewed.json: another language or
+  script, a purchase order on an invoice pipeline): the reasons given right, and the
+  labelled contracts and invoices wrongly refused by their own pipeline.
 
     .venv/bin/python -m bench.labelled            # prints the table
     make bench ARGS=labelled                      # the same inside the benchmark run
@@ -28,14 +31,17 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent / "insights" / "labelled"
 PARTS = {"train": ROOT, "holdout": ROOT / "holdout", "unseen": ROOT / "unseen"}
+_INVOICE_PIPELINES = ("document-supervisor", "extraction-chain")
 INVOICE_FIELDS = ["vendor", "invoice_number", "issue_date", "total", "currency"]
 # The clause specialist's types name the clause; a finding type may name what is wrong with it.
 _CLAUSE_OF = {"unlimited_liability": "liability_cap"}
 
 
 def load(part: str, kind: str) -> list[dict[str, Any]]:
-    """[{"name", "text", "expected"}] of one part's contracts or invoices."""
+    """[{"name", "text", "expected"}] of one part's contracts, invoices or not_reviewed."""
     folder = PARTS[part]
+    if not (folder / f"{kind}.json").exists():
+        return []
     rows = json.loads((folder / f"{kind}.json").read_text(encoding="utf-8"))
     return [
         {"name": Path(row["path"]).stem, "text": (folder / row["path"]).read_text(encoding="utf-8"), **row}
@@ -64,10 +70,26 @@ def _pipelines() -> dict[str, dict[str, Any]]:
     from orchestrator.demo import chain, debate, supervisor
 
     return {
-        "contract-debate": {"pattern": "debate", "slots": debate.SLOTS, "criteria": debate.CRITERIA},
-        "document-supervisor": {"pattern": "supervisor", "slots": supervisor.SLOTS, "criteria": []},
-        "extraction-chain": {"pattern": "chain", "slots": chain.SLOTS, "criteria": []},
-    }
+        "contract-debate": {
+            "pattern": "debate", "slots": debate.SLOTS, "criteria": debate.CRITERIA,
+            "document_type": debate.DOCUMENT_TYPE,
+        },
+        "document-supervisor": {
+            "pattern": "supervisor", "slots": supervisor.SLOTS, "criteria": [], "document_type": "",
+        },
+        "extraction-chain": {
+            "pattern": "chain", "slots": chain.SLOTS, "criteria": [], "document_type": chain.DOCUMENT_TYPE,
+        },
+    }  # fmt: skip
+
+
+def not_reviewed(slug: str, text: str) -> str:
+    """Why the engine would mark a run of the demo pipeline `slug` (on the stand-in) on
+    `text` "Not reviewed", or ""."""
+    from orchestrator.models import Pipeline
+
+    pipeline = Pipeline(slug=slug, document_type=_pipelines()[slug]["document_type"])
+    return pipeline.why_not_reviewable(text, stand_in=True)
 
 
 def run_pipeline(slug: str, text: str, run_id: int = 1, audit_rate: float = 0.05) -> dict[str, Any]:
@@ -139,7 +161,7 @@ def type_rates(pairs: list[tuple[set[str], set[str]]]) -> dict[str, Any]:
 
 
 def score_contracts(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    reported, judged, specialist, items, detail = [], [], [], [], []
+    reported, judged, specialist, items, detail, refused = [], [], [], [], [], []
     for index, row in enumerate(rows, start=1):
         want = {finding["type"] for finding in row["expected"]["findings"] if finding.get("is_issue", True)}
         result = run_pipeline("contract-debate", row["text"], run_id=index)
@@ -157,12 +179,15 @@ def score_contracts(rows: list[dict[str, Any]]) -> dict[str, Any]:
         detail.append(
             {"name": row["name"], "missed": sorted(want - got), "extra": sorted(got - want), "items": items[-1]}
         )
+        if reason := not_reviewed("contract-debate", row["text"]):
+            refused.append(f"{row['name']}: {reason}")
     return {
         "reported": type_rates(reported),
         "judged_issue": type_rates(judged),
         "clause_specialist": type_rates(specialist),
         "review_items_per_doc": round(sum(items) / len(items), 2) if items else None,
         "detail": detail,
+        "refused": refused,
     }
 
 
@@ -170,7 +195,7 @@ def score_invoices(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from insights.evaluation import same_value  # the harness's own comparison
 
     figures: dict[str, Any] = {}
-    for slug in ("document-supervisor", "extraction-chain"):
+    for slug in _INVOICE_PIPELINES:
         right = {name: 0 for name in INVOICE_FIELDS}
         misses = []
         for index, row in enumerate(rows, start=1):
@@ -186,11 +211,31 @@ def score_invoices(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "overall": round(sum(right.values()) / (count * len(INVOICE_FIELDS)), 3),
             "misses": misses,
         }
+    figures["refused"] = [
+        f"{row['name']}: {reason}" for row in rows if (reason := not_reviewed("extraction-chain", row["text"]))
+    ]
     return figures
 
 
+def score_not_reviewed(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of the (document, pipeline) pairs not_reviewed.json lists, those given the reason it expects."""
+    right, misses = 0, []
+    for row in rows:
+        for slug, want in row["expected"]["not_reviewed"].items():
+            got = not_reviewed(slug, row["text"])
+            if got == want:
+                right += 1
+            else:
+                misses.append(f"{row['name']} on {slug}: want {want!r}, got {got!r}")
+    return {"right": right, "count": right + len(misses), "misses": misses}
+
+
 def measure(part: str) -> dict[str, Any]:
-    return {"contracts": score_contracts(load(part, "contracts")), "invoices": score_invoices(load(part, "invoices"))}
+    return {
+        "contracts": score_contracts(load(part, "contracts")),
+        "invoices": score_invoices(load(part, "invoices")),
+        "not_reviewed": score_not_reviewed(load(part, "not_reviewed")),
+    }
 
 
 def run() -> dict[str, Any]:
@@ -207,7 +252,9 @@ def run() -> dict[str, Any]:
             "clause_specialist_precision": contracts["clause_specialist"]["precision"],
             "clause_specialist_recall": contracts["clause_specialist"]["recall"],
             "review_items_per_contract": contracts["review_items_per_doc"],
-            **{f"{slug}_field_accuracy": invoices[slug]["overall"] for slug in invoices},
+            **{f"{slug}_field_accuracy": invoices[slug]["overall"] for slug in _INVOICE_PIPELINES},
+            "wrongly_not_reviewed": len(contracts["refused"]) + len(invoices["refused"]),
+            "not_reviewed_right": f"{measured['not_reviewed']['right']}/{measured['not_reviewed']['count']}",
         }
     return {"labelled": figures}
 
@@ -225,13 +272,19 @@ def report(part: str, verbose: bool = False) -> str:
             lines.append(f"    {kind:20} tp {rates['tp']:2} fp {rates['fp']:2} fn {rates['fn']:2}")
         for row in contracts["detail"]:
             lines.append(f"    {row['name']:28} items {row['items']:3} missed {row['missed']} extra {row['extra']}")
+    lines.extend(f"  not reviewed, wrongly: {refused}" for refused in contracts["refused"])
     count = len(load(part, "invoices"))
     lines.append(f"== {part}: {count} invoices")
-    for slug, figures in invoices.items():
+    for slug in _INVOICE_PIPELINES:
+        figures = invoices[slug]
         per = "  ".join(f"{name} {share:.2f}" for name, share in figures["fields"].items())
         lines.append(f"  {slug:20} overall {figures['overall']:.2f}  {per}")
         if verbose:
             lines.extend(f"    {miss}" for miss in figures["misses"])
+    lines.extend(f"  not reviewed, wrongly: {refused}" for refused in invoices["refused"])
+    if (refusals := measured["not_reviewed"])["count"]:
+        lines.append(f"== {part}: not reviewed, with the reason expected: {refusals['right']}/{refusals['count']}")
+        lines.extend(f"    {miss}" for miss in refusals["misses"])
     return "\n".join(lines)
 
 

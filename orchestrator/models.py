@@ -299,26 +299,33 @@ class Pipeline(models.Model):
     def is_over_monthly_budget(self, now: datetime | None = None) -> bool:
         return self.monthly_budget is not None and self.spent_this_month(now) >= self.monthly_budget
 
-    def why_not_reviewable(self, text: str) -> str:
+    def why_not_reviewable(self, text: str, stand_in: bool | None = None) -> str:
         """Why a run of this pipeline on `text` cannot count as a review, or "".
-        An empty result on five bytes, or a contract review of an invoice, must
-        never read as a clean document."""
-        from .llm.offline.layout import classify, unread_language  # cheap, deterministic keyword and layout rules
+        An empty result on five bytes, a contract review of an invoice, or invoice fields
+        read from a purchase order must never read as a clean document. `stand_in`: whether
+        the offline stand-in plays a step (None: look at the slots)."""
+        from .llm.offline.layout import classify, not_an_invoice, unread_language  # cheap, deterministic rules
 
-        length = len(text.strip())
+        length, text = len(text.strip()), text[:CLASSIFY_CHARS]
+        # The stand-in's rules read six languages; finding nothing in a seventh is no review. Said
+        # first: 150 characters of Chinese are a whole invoice, not too little text.
+        if (self.uses_stand_in() if stand_in is None else stand_in) and (unread := unread_language(text)):
+            return f"written in {unread}, which the offline rule-based stand-in cannot read: unchecked"
         if length < MIN_REVIEW_CHARS:
             return f"{length} character{'s' if length != 1 else ''} of text"
-        # The stand-in's rules read six languages; finding nothing in a seventh is no review.
-        if self.uses_stand_in() and (unread := unread_language(text[:CLASSIFY_CHARS])):
-            return f"written in {unread}, which the offline rule-based stand-in cannot read: unchecked"
+        if self.document_type == "invoice" and (kind := not_an_invoice(text)):
+            return f"this is {_article(kind)} {kind}, not an invoice"
         if self.document_type:
-            doc_type, _, _ = classify(text[:CLASSIFY_CHARS])
+            doc_type, _, _ = classify(text)
             if doc_type != self.document_type:
-                article = "an" if self.document_type[0] in "aeiou" else "a"
-                return f"this does not look like {article} {self.document_type}" + (
+                return f"this does not look like {_article(self.document_type)} {self.document_type}" + (
                     f" (it reads as {doc_type})" if doc_type != "other" else ""
                 )
         return ""
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" else "a"
 
 
 class PipelineSlot(models.Model):

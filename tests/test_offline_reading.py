@@ -316,12 +316,51 @@ def test_the_customer_is_not_taken_for_the_issuer():
     assert fields.read_invoice(text).customer == "Northgate Hotels Ltd"
 
 
+def test_a_co_ltd_is_named_whole():
+    text = "Shenzhen Brightpath Electronics Co., Ltd.\n深圳市明途电子有限公司\nINVOICE\nInvoice No.: BP-7\n"
+    text += "Total  USD 7,470.00"
+    assert fields.read_invoice(text).vendor == "Shenzhen Brightpath Electronics Co., Ltd."
+
+
 def test_the_last_total_line_wins_over_section_totals_and_payment_sentences():
     text = (
         "Invoice No: 9\nLabour\n  Total labour  $500.00\nParts\n  Total parts  $120.00\n"
         "Total amount due  $620.00\nPay the total amount within 30 days to IBAN DE89 3704 0044 0532 0130 00."
     )
     assert fields.read_invoice(text).amounts["total"].value == Decimal("620.00")
+
+
+# The invoice total, a payment or withholding made before it was due, and what is left to pay.
+PAID_BEFORE = [
+    ("Invoice Total AUD   20,147.60\nLess Amount Paid     5,000.00\nAMOUNT DUE AUD      15,147.60", "20147.60"),
+    ("Total   $4,665.20\nPayments/Credits   -$1,500.00\nBalance Due   $3,165.20", "4665.20"),
+    ("Total amount due  £2,400.00\nLess deposit received  £600.00\nBalance due  £1,800.00", "2400.00"),
+    ("Rechnungsbetrag  34.605,20 €\nabzüglich Abschlagszahlung vom 12.06.2026  -15.000,00 €\n"
+     "Noch zu zahlen  19.605,20 €", "34605.20"),
+    ("Gesamtbetrag  5.950,00 EUR\nbereits gezahlt  2.000,00 EUR\nRestbetrag  3.950,00 EUR", "5950.00"),
+    ("Total TTC  16 080,00 €\nAcompte versé le 15/06/2026  4 824,00 €\nNet à payer  11 256,00 €", "16080.00"),
+    ("Total TTC  1 200,00 €\nDéjà réglé  200,00 €\nReste à payer  1 000,00 €", "1200.00"),
+    ("Total factura  10.285,00 €\nAnticipo recibido  3.000,00 €\nTotal a pagar  7.285,00 €", "10285.00"),
+    ("Totale documento  € 31.232,00\nAcconto già versato  € 10.000,00\nTotale da pagare  € 21.232,00", "31232.00"),
+    ("Totaal incl. btw  € 21.598,50\nReeds betaald (aanbetaling)  € 6.000,00\nNog te betalen  € 15.598,50", "21598.50"),
+    ("Totaalbedrag  € 900,00\nVoorschot  € 300,00\nTe betalen  € 600,00", "900.00"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lines", "total"),
+    PAID_BEFORE,
+    ids=["en-au", "en-us", "en-gb", "de-abschlag", "de-restbetrag", "fr-acompte", "fr-reste", "es", "it",
+         "nl-aanbetaling", "nl-voorschot"],
+)  # fmt: skip
+def test_the_invoice_total_is_not_what_is_left_after_a_payment(lines, total):
+    text = f"INVOICE\nInvoice No. 77\nInvoice date: 3 March 2026\n{lines}\n"
+    assert fields.read_invoice(text).amounts["total"].value == Decimal(total)
+
+
+def test_with_nothing_paid_the_amount_due_is_the_total():
+    text = "INVOICE\nInvoice No. 78\nSubtotal  £1,000.00\nVAT 20%  £200.00\nBalance due  £1,200.00\n"
+    assert fields.read_invoice(text).amounts["total"].value == Decimal("1200.00")
 
 
 # --- long documents as PDF extraction gives them ------------------------------------

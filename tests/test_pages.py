@@ -2,6 +2,7 @@
 review, how two results compare, what the trace bars say, what CSV cells hold,
 and the pages that change being never cached."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -43,6 +44,99 @@ def test_a_contract_in_a_language_the_stand_in_cannot_read_is_unchecked_not_clea
     page = client_for(analyst).get(run.get_absolute_url()).content.decode()
     assert "Offline stand-in" in page and "Polish" in page and "unchecked" in page
     assert "No findings." not in page
+
+
+# Contracts and invoices in scripts the rules have no word of, few of them separated by spaces.
+OTHER_SCRIPTS = [
+    ("contracts/u14-gyomu-itaku-ja.txt", "Japanese", "debate_pipeline"),
+    ("invoices/u15-ja-seikyusho-short.txt", "Japanese", "chain_pipeline"),
+    ("invoices/u16-zh-fapiao-short.txt", "Chinese", "chain_pipeline"),
+    ("contracts/u17-gonggeup-ko.txt", "Korean", "debate_pipeline"),
+    ("invoices/u18-ar-fatura-short.txt", "Arabic", "chain_pipeline"),
+    ("contracts/u19-heskem-sherutim-he.txt", "Hebrew", "debate_pipeline"),
+    ("contracts/u20-dogovor-postavki-ru.txt", "Russian", "debate_pipeline"),
+    ("invoices/u21-uk-rakhunok-short.txt", "Ukrainian", "chain_pipeline"),
+    ("contracts/u22-symvasi-ergou-el.txt", "Greek", "debate_pipeline"),
+    ("invoices/u23-th-invoice-short.txt", "Thai", "chain_pipeline"),
+    ("contracts/u24-seva-anubandh-hi.txt", "Hindi", "debate_pipeline"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "language", "pipeline"), OTHER_SCRIPTS, ids=[row[1] + "-" + row[0][:3] for row in OTHER_SCRIPTS]
+)
+def test_a_document_in_another_script_is_unchecked_not_clean(request, make_document, queues, path, language, pipeline):
+    text = (UNSEEN / path).read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, Path(path).name), request.getfixturevalue(pipeline))
+    assert run.not_reviewed == f"written in {language}, which the offline rule-based stand-in cannot read: unchecked"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_chinese_invoice_says_it_was_not_read_on_its_page(
+    client_for, analyst, make_document, supervisor_pipeline, run_jobs
+):
+    text = (UNSEEN / "invoices" / "u16-zh-fapiao-short.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, "fapiao.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.shown_status == "Not reviewed"
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert "Chinese" in page and "unchecked" in page
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["u25-distribution-ja-annex-en", "u26-bilingual-services-en-de"])
+def test_a_contract_with_a_part_in_another_language_is_still_read(make_document, debate_pipeline, run_jobs, name):
+    rows = json.loads((UNSEEN / "contracts.json").read_text(encoding="utf-8"))
+    (row,) = [row for row in rows if Path(row["path"]).stem == name]
+    run = engine.start_run(
+        make_document((UNSEEN / row["path"]).read_text(encoding="utf-8"), f"{name}.txt"), debate_pipeline
+    )
+    run_jobs()
+    run.refresh_from_db()
+    assert run.not_reviewed == "" and run.shown_status != "Not reviewed"
+    assert {finding["type"] for finding in run.result["findings"]} == {
+        finding["type"] for finding in row["expected"]["findings"]
+    }
+
+
+# Papers that carry amounts and dates as an invoice does, but ask for no payment or give money back.
+NOT_INVOICES = [
+    ("u13-en-us-purchase-order", "a purchase order"),
+    ("u28-de-bestellung", "a purchase order"),
+    ("u29-fr-devis", "a quotation"),
+    ("u30-en-delivery-note", "a delivery note"),
+    ("u31-en-credit-note", "a credit note"),
+    ("u32-nl-offerte", "a quotation"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("name", "kind"), NOT_INVOICES)
+def test_a_paper_that_is_no_invoice_gets_no_invoice_fields(
+    client_for, analyst, make_document, chain_pipeline, run_jobs, name, kind
+):
+    text = (UNSEEN / "invoices" / f"{name}.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, f"{name}.txt"), chain_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.not_reviewed == f"this is {kind}, not an invoice"
+    assert run.shown_status == "Not reviewed"
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert f"this is {kind}, not an invoice" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_document_supervisor_does_not_take_a_purchase_order_for_an_invoice(
+    make_document, supervisor_pipeline, run_jobs
+):
+    text = (UNSEEN / "invoices" / "u13-en-us-purchase-order.txt").read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, "po.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.result["doc_type"] != "invoice"
+    assert not run.steps.filter(key="specialist:financial").exists()
+    assert "issue_date" not in run.result["fields"] and "total" not in run.result["fields"]
 
 
 def test_a_contract_is_reviewed(make_document, debate_pipeline, queues):

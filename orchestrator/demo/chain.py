@@ -58,6 +58,10 @@ AGENTS = [
     ("stage-format", "Format", "format", "stage-format", schemas.FORMATTED, schemas.FORMAT_INPUT, False),
 ]  # fmt: skip
 
+# The kind of document the pipeline reads (Pipeline.document_type): a purchase order or a
+# contract run through it says it was not reviewed instead of yielding invoice fields.
+DOCUMENT_TYPE = "invoice"
+
 SLOTS = [
     ("stage:1:extract", "stage-extract"),
     ("stage:2:normalize", "stage-normalize"),

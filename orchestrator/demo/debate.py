@@ -144,6 +144,9 @@ AGENTS = [
     ("debate-judge", "Judge", "judge", "", "debate-judge", schemas.JUDGEMENT, "judges"),
 ]
 
+# The kind of document the pipeline reviews (Pipeline.document_type).
+DOCUMENT_TYPE = "contract"
+
 SLOTS = [("advocate_a", "advocate-a-thorough"), ("advocate_b", "advocate-b-strict"), ("judge", "debate-judge")]
 
 # Each advocate's prompt for rebuttal rounds (Agent.rebuttal_prompt).

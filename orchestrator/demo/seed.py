@@ -121,7 +121,7 @@ def seed_debate_pipeline() -> Pipeline:
         "compliance rubric reconciles them; disagreements go to a reviewer.",
         pattern=Pipeline.Pattern.DEBATE,
         rubric=rubric,
-        document_type="contract",
+        document_type=debate.DOCUMENT_TYPE,
     )
 
 
@@ -153,7 +153,7 @@ def seed_supervisor_pipelines() -> list[Pipeline]:
         description="The document supervisor, with the Contract review Debate as its clause-analysis "
         "specialist: the debate's run nests under the clause step, and its cost rolls up.",
         pattern=Pipeline.Pattern.SUPERVISOR,
-        document_type="contract",
+        document_type=debate.DOCUMENT_TYPE,
     )
     return [plain, contracts]
 
@@ -183,6 +183,7 @@ def seed_chain_pipeline() -> Pipeline:
         "kept, each boundary checked. A candidate normalizer runs in the shadow of the live one; its agreement "
         "rate is on this page.",
         pattern=Pipeline.Pattern.CHAIN,
+        document_type=chain.DOCUMENT_TYPE,
     )
 
 
@@ -269,6 +270,7 @@ def seed_claude_pipelines() -> list[Pipeline]:
                 rubric=original.rubric,
                 rebuttal_rounds=original.rebuttal_rounds,
                 audit_rate=original.audit_rate,
+                document_type=original.document_type,
             )
         )
     return twins

@@ -20,9 +20,10 @@ from decimal import Decimal, InvalidOperation
 
 # A number as written: grouped thousands (4.904,94 / 4,904.94 / 4 904,94 / 4'904.94)
 # or plain (4904.94 / 4904,94). The lookarounds keep it from matching inside a date
-# (25.11.2026), an id (INV-2026-0042) or a longer number.
+# (25.11.2026), an id (INV-2026-0042) or a longer number; a minus sign before it is no
+# hyphen of an id (a deduction: "-15.000,00 €").
 _NUMBER = re.compile(
-    r"(?<![\w.,/-])"
+    r"(?<![\w.,/])(?<![\w.,/]-)"
     r"(?P<num>\d{1,3}(?P<sep>[.,'\u00a0\u202f ])\d{3}(?:(?P=sep)\d{3})*(?:[.,]\d{1,2})?"
     r"|\d+(?:[.,]\d{1,2})?)"
     r"(?![\w%]|[.,]\d|\s?%|\s\d{4,})"  # nor the start of an id ("TVA FR 12 345678901")
@@ -103,7 +104,21 @@ _LABELS = [
         r"|total\s+(?:amount\s+)?(?:due|payable)|amount\s+(?:due|payable)|balance\s+due|totaal\s+te\s+betalen"
         r"|totaal(?:bedrag)?|te\s+betalen|gesamt\w*|rechnungsbetrag|endbetrag|zu\s+zahlen|total\s+ttc|montant\s+total"
         r"|net\s+à\s+payer|total\s+à\s+payer|importe\s+total|total\s+factura|total\s+a\s+pagar"
-        r"|totale(?:\s+(?:documento|fattura|da\s+pagare))?|summe|total)\b",
+        r"|totale(?:\s+(?:documento|fattura|da\s+pagare))?|summe|total"
+        # What is left to pay, which follows the invoice total when something was paid before it.
+        r"|balance|amount\s+outstanding|outstanding|restbetrag|offener\s+betrag|reste\s+à\s+payer"
+        r"|solde(?:\s+(?:dû|à\s+payer))?|importe\s+pendiente|pendiente\s+de\s+pago|saldo(?:\s+da\s+pagare)?"
+        r"|openstaand(?:\s+bedrag)?)\b",
+    ),
+    # What was paid or withheld before the amount due: a deposit, a part payment, a withholding.
+    (
+        "paid",
+        r"\b(?:(?:less\s+)?amount\s+paid|paid(?:\s+to\s+date)?|(?:less\s+)?payments?(?:\s*/\s*credits?)?"
+        r"(?:\s+received)?|(?:less\s+)?deposit(?:\s+(?:paid|received))?|prepayment|part\s+payment"
+        r"|withholding(?:\s+tax)?|retention|abschlag\w*|anzahlung|(?:bereits\s+)?(?:ge|be)zahlt|vorauszahlung"
+        r"|einbehalt|acompte(?:\s+versé)?|déjà\s+(?:réglé|payé|versé)|retenue(?:\s+de\s+garantie)?"
+        r"|anticipo(?:\s+recibido)?|pagado|entrega\s+a\s+cuenta|retención|irpf|acconto(?:\s+già\s+versato)?"
+        r"|già\s+(?:pagato|versato)|ritenuta|reeds\s+betaald|aanbetaling|voorschot|betaald|inhouding)\b",
     ),
     ("fee", r"\b(?:fee|fees|price|prices|rate|charge|gebühr|vergütung|preis|prix|honoraires)\b"),
 ]
@@ -121,7 +136,7 @@ class Amount:
     raw: str  # the number as written
     value: Decimal
     currency_raw: str  # the symbol or code as written, or ""
-    label: str  # total | net | tax | fee | ""
+    label: str  # total | net | tax | paid | fee | ""
     line: str
 
 
@@ -164,7 +179,7 @@ def _label(before: str) -> str:
     end, _, label = max(found)
     # Other figures between the label and the amount (not a rate: "VAT @ 20%") mean the
     # label names something else ("totaalbedrag binnen 30 dagen ... op NL91 ABNA 0417").
-    between = re.sub(r"\d+(?:[.,]\d+)?\s*%", "", near[end:])
+    between = re.sub(r"\d+(?:[.,]\d+)?\s*%|\b\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b", "", near[end:])
     if re.search(r"\d", between) or len(between) > 60 and not re.fullmatch(r"[\s|:.€$£¥₹A-Z]*", between):
         return ""
     if label == "tax" and _INCLUDING.search(near[-60:]) and re.search(r"\btota\w*\b", near[-60:], re.I):
@@ -203,8 +218,15 @@ def document_currency(amounts: list[Amount], text: str) -> tuple[str, str] | Non
 
 def pick(amounts: list[Amount], label: str) -> Amount | None:
     """The amount a document gives for `label`: the last one so labelled (a grand
-    total follows subtotals); for the total, failing a label, the largest with a currency."""
+    total follows subtotals); for the total, the last before a payment or withholding
+    that follows one (what is left to pay after a deposit is no invoice total), and
+    failing a label the largest with a currency."""
     labelled = [amount for amount in amounts if amount.label == label]
+    if label == "total" and labelled:
+        after = amounts[amounts.index(labelled[0]) :]
+        paid = next((amount for amount in after if amount.label == "paid"), None)
+        if paid:
+            labelled = [amount for amount in after[: after.index(paid)] if amount.label == "total"]
     if labelled:
         return labelled[-1]  # the last "total" line: section totals come before the grand total
     if label == "total":
@@ -478,7 +500,7 @@ def find_ibans(text: str) -> list[str]:
 # --- parties and other entities ------------------------------------------------
 
 _SUFFIX = (
-    r"(?:GmbH(?:\s*&\s*Co\.?\s*KG)?|GMBH|AG|KG|OHG|SE|Ltd\.?|LTD\.?|Limited|LIMITED|LLC|L\.L\.C\.|LLP|Inc\.?|INC\.?"
+    r"(?:Co\.,?\s?Ltd\.?|GmbH(?:\s*&\s*Co\.?\s*KG)?|GMBH|AG|KG|OHG|SE|Ltd\.?|LTD\.?|Limited|LIMITED|LLC|L\.L\.C\.|LLP|Inc\.?|INC\.?"
     r"|Corp\.?|CORP\.?|Corporation|plc|PLC|CIC|S\.A\.S?\.?|SAS|SARL|S\.à\s?r\.l\.|S\.r\.l\.|S\.R\.L\.|SRL|S\.p\.A\.|SpA"
     r"|S\.n\.c\.|S\.L\.U?\.?|SLU?|B\.V\.|BV|N\.V\.|NV|V\.O\.F\.|VOF|Oy|AB|ApS|A/S|Co\.|CO\.)"
 )
