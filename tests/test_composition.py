@@ -1,5 +1,8 @@
 """Patterns compose: a slot that holds a pipeline runs it as a nested run."""
 
+import csv
+import io
+
 import pytest
 from django.urls import reverse
 
@@ -139,3 +142,14 @@ def test_an_invoice_through_the_composed_supervisor_never_starts_the_debate(
     run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), contract_supervisor)
     run_jobs()
     assert not Run.objects.filter(parent_step__run=run).exists()
+
+
+def test_the_findings_csv_carries_the_findings_a_nested_debate_brought(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    response = client_for(analyst).get(reverse("orchestrator:findings_export"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    # Listed under the run the analyst sees (nested runs stay off the runs list), one row per finding.
+    assert {row["run"] for row in rows} == {str(finished.pk)}
+    assert [row["finding"] for row in rows] == [f["key"] for f in child.result["findings"]]
+    queued = {f["key"]: f["review"]["reason"] for f in child.result["findings"] if f["review"]}
+    assert {row["finding"]: row["review_reason"] for row in rows if row["review_reason"]} == queued

@@ -205,10 +205,10 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
     """One row per finding: who flagged it, the judge's call, and the human's."""
     flagged = {("a", "b"): "both", ("a",): "A", ("b",): "B"}
     rows = runs.order_by("-created_at", "-id").values_list(
-        "id", "document__original_name", "pipeline__slug", "result__findings"
+        "id", "document__original_name", "pipeline__slug", "result__findings", "result__fields", "result__record"
     )
-    for pk, document, slug, findings in rows.iterator(chunk_size=RUN_CHUNK):
-        for finding in findings or []:
+    for pk, document, slug, findings, fields, record in rows.iterator(chunk_size=RUN_CHUNK):
+        for finding in [*(findings or []), *nested_findings(fields), *nested_findings(record)]:
             judge = finding.get("judge") or {}
             review = finding.get("review") or {}
             decision = _decision(finding) or {}
@@ -234,6 +234,25 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
                 (finding.get("routing") or {}).get("rule", ""),
                 (finding.get("routing") or {}).get("why", ""),
             ]
+
+
+def nested_findings(value) -> list[dict]:
+    """The findings a nested pipeline brought into a result's fields (a Debate as
+    a Supervisor's clause specialist) or record (a Debate as a Chain stage). The runs list and its
+    exports show top-level runs only, so without these a batch through
+    contract-supervisor would export a findings file with none of its findings.
+    A finding is what fold_back_review takes one for: an object with a key and evidence."""
+    if isinstance(value, dict):
+        return [finding for item in value.values() for finding in nested_findings(item)]
+    if isinstance(value, list):
+        return [
+            finding
+            for item in value
+            for finding in (
+                [item] if isinstance(item, dict) and "key" in item and "evidence" in item else nested_findings(item)
+            )
+        ]
+    return []
 
 
 def _decision(finding: dict) -> dict | None:
