@@ -168,6 +168,17 @@ def test_rubric_criterion_added_in_admin_becomes_a_new_version(debate_pipeline, 
     assert RubricVersion.objects.get(rubric=rubric, number=1).criteria == criteria[:-1]
 
 
+def test_rubric_criteria_are_shown_one_key_a_line_to_edit(debate_pipeline, admin_user, client_for):
+    import json
+
+    rubric = Rubric.objects.get()
+    page = client_for(admin_user).get(reverse("admin:orchestrator_rubric_change", args=[rubric.pk]))
+    shown = page.context["adminform"].form["criteria"].value()
+    assert json.loads(shown) == rubric.active.criteria
+    assert shown.count("\n") > len(rubric.active.criteria) * 4  # not one long line
+    assert '\n    "id": "auto-renewal-notice",\n' in shown
+
+
 @pytest.mark.parametrize(
     "criteria, message",
     [
