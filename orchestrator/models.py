@@ -538,6 +538,25 @@ class Run(models.Model):
     def shown_status_class(self) -> str:
         return "not_reviewed" if self.shown_status == "Not reviewed" else self.status
 
+    def finding_counts(self) -> dict[str, int] | None:
+        """How many findings the run's result carries, its own and those a nested
+        Debate brought into its fields or record, and how many are issues; None
+        when the result never looked for findings (a Supervisor or Chain without a
+        Debate), for "0 issues" there would claim a review nobody made."""
+        result = self.result if isinstance(self.result, dict) else {}
+        fields, record = result.get("fields"), result.get("record")
+        looked = result.get("pattern") == "debate" or any(
+            isinstance(part, dict) and "findings" in part for part in (fields, record)
+        )
+        if not looked:
+            return None
+        findings = [
+            *(f for f in result.get("findings") or [] if isinstance(f, dict)),
+            *nested_findings(fields),
+            *nested_findings(record),
+        ]
+        return {"findings": len(findings), "issues": sum(bool(f.get("is_issue")) for f in findings)}
+
     @property
     def wall_ms(self) -> int | None:
         if self.started_at and self.finished_at:
@@ -773,3 +792,22 @@ class ProviderLimit(models.Model):
 run_finished = Signal()  # run=Run: done, needs review, or stopped at its budget
 run_failed = Signal()  # run=Run
 budget_reached = Signal()  # run=Run, kind="per_run"|"monthly"
+
+
+def nested_findings(value) -> list[dict]:
+    """The findings a nested pipeline brought into a result's fields (a Debate as
+    a Supervisor's clause specialist) or record (a Debate as a Chain stage). The runs list and its
+    exports show top-level runs only, so without these a batch through
+    contract-supervisor would export a findings file with none of its findings.
+    A finding is what fold_back_review takes one for: an object with a key and evidence."""
+    if isinstance(value, dict):
+        return [finding for item in value.values() for finding in nested_findings(item)]
+    if isinstance(value, list):
+        return [
+            finding
+            for item in value
+            for finding in (
+                [item] if isinstance(item, dict) and "key" in item and "evidence" in item else nested_findings(item)
+            )
+        ]
+    return []

@@ -153,3 +153,29 @@ def test_the_findings_csv_carries_the_findings_a_nested_debate_brought(client_fo
     assert [row["finding"] for row in rows] == [f["key"] for f in child.result["findings"]]
     queued = {f["key"]: f["review"]["reason"] for f in child.result["findings"] if f["review"]}
     assert {row["finding"]: row["review_reason"] for row in rows if row["review_reason"]} == queued
+
+
+def _upload_row(client, run: Run) -> str:
+    response = client.get(reverse("documents:upload"), {"run": run.pk}, headers={"HX-Request": "true"})
+    return response.content.decode()
+
+
+def test_an_upload_row_counts_the_findings_a_nested_debate_brought(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    findings = child.result["findings"]
+    issues = sum(f["is_issue"] for f in findings)
+    assert finished.finding_counts() == {"findings": len(findings), "issues": issues}
+    row = _upload_row(client_for(analyst), finished)
+    assert f"{len(findings)} findings, {issues} issue" in row and "0 findings" not in row
+
+
+def test_an_upload_row_claims_no_issues_for_a_pipeline_that_looks_for_none(
+    client_for, analyst, make_document, supervisor_pipeline, run_jobs
+):
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE and run.finding_counts() is None
+    # The document supervisor extracts fields; "0 issues" would claim a review it never made.
+    row = _upload_row(client_for(analyst), run)
+    assert "Done" in row and "issue" not in row

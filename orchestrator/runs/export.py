@@ -15,7 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, QuerySet, TextField
 from django.http import StreamingHttpResponse
 
-from orchestrator.models import Run, Step
+from orchestrator.models import Run, Step, nested_findings
 
 # The signs spreadsheets read as a formula, with their full-width and small forms
 # (Excel and LibreOffice normalise those), and the control characters that OWASP lists.
@@ -234,25 +234,6 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
                 (finding.get("routing") or {}).get("rule", ""),
                 (finding.get("routing") or {}).get("why", ""),
             ]
-
-
-def nested_findings(value) -> list[dict]:
-    """The findings a nested pipeline brought into a result's fields (a Debate as
-    a Supervisor's clause specialist) or record (a Debate as a Chain stage). The runs list and its
-    exports show top-level runs only, so without these a batch through
-    contract-supervisor would export a findings file with none of its findings.
-    A finding is what fold_back_review takes one for: an object with a key and evidence."""
-    if isinstance(value, dict):
-        return [finding for item in value.values() for finding in nested_findings(item)]
-    if isinstance(value, list):
-        return [
-            finding
-            for item in value
-            for finding in (
-                [item] if isinstance(item, dict) and "key" in item and "evidence" in item else nested_findings(item)
-            )
-        ]
-    return []
 
 
 def _decision(finding: dict) -> dict | None:
