@@ -33,3 +33,17 @@ class StartRunForm(forms.Form):
 class CompareRunsForm(forms.Form):
     a = forms.IntegerField(min_value=1, label="Run")
     b = forms.IntegerField(min_value=1, label="Compare with run")
+
+    # A mistyped number comes back to the form with what is wrong, not to a bare 404
+    # that leaves the run page and the number behind.
+    def clean_a(self) -> int:
+        return _existing_run(self.cleaned_data["a"])
+
+    def clean_b(self) -> int:
+        return _existing_run(self.cleaned_data["b"])
+
+
+def _existing_run(run_id: int) -> int:
+    if not Run.objects.filter(pk=run_id).exists():
+        raise forms.ValidationError(f"There is no run {run_id}.")
+    return run_id

@@ -211,6 +211,16 @@ def test_compare_page_diffs_results_and_highlights_differing_steps(
     assert response.content.decode().count('data-testid="differs"') == 1
 
 
+def test_comparing_with_a_run_that_does_not_exist_says_so_on_the_form(
+    db, client_for, analyst, make_document, debate_pipeline
+):
+    run = finished_run(make_document(), debate_pipeline, {}, "0", 1)
+    response = client_for(analyst).get(reverse("orchestrator:compare"), {"a": run.pk, "b": 99999})
+    assert response.status_code == 200
+    assert "Compare with run: There is no run 99999." in response.content.decode()
+    assert f'value="{run.pk}"' in response.content.decode()  # what was typed stays to be corrected
+
+
 def test_run_page_links_to_the_comparison(db, client_for, analyst, make_document, debate_pipeline):
     run = finished_run(make_document(), debate_pipeline, {}, "0", 1)
     page = client_for(analyst).get(run.get_absolute_url()).content.decode()
