@@ -163,20 +163,38 @@ def import_set(name: str, rows: Iterable[dict[str, Any]], user=None, description
     object, or its text as a CSV cell holds it)."""
     with transaction.atomic():
         labelled_set = _new_set(name, description)
-        for row in rows:
-            expected = row["expected"]
-            if isinstance(expected, str):
-                expected = json.loads(expected)
-            if row.get("document_id"):
-                document = Document.objects.get(pk=int(row["document_id"]))
-            else:
-                path = Path(row["path"])
-                with path.open("rb") as handle:
-                    document = ingest(File(handle, name=path.name), user).document
+        for number, row in enumerate(rows, start=1):
+            expected, document = _read_row(number, row, user)
             LabelledDocument.objects.update_or_create(
                 labelled_set=labelled_set, document=document, defaults={"expected": expected}
             )
     return labelled_set
+
+
+def _read_row(number: int, row: dict[str, Any], user) -> tuple[Any, Document]:
+    """A row's expected answer and document. A bad row is a ValueError that names it
+    and what is wrong ("row 3: there is no document 99"): "Document matching query
+    does not exist" alone leaves someone searching a 200-row file."""
+    if "expected" not in row:
+        raise ValueError(f"row {number}: no expected answer")
+    expected = row["expected"]
+    if isinstance(expected, str):
+        try:
+            expected = json.loads(expected)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"row {number}: the expected answer is not JSON ({error})") from error
+    if row.get("document_id"):
+        try:
+            return expected, Document.objects.get(pk=int(row["document_id"]))
+        except (ValueError, TypeError):
+            raise ValueError(f"row {number}: document_id {row['document_id']!r} is not a number") from None
+        except Document.DoesNotExist:
+            raise ValueError(f"row {number}: there is no document {row['document_id']}") from None
+    if not row.get("path"):
+        raise ValueError(f"row {number}: neither a document_id nor a path")
+    path = Path(row["path"])
+    with path.open("rb") as handle:
+        return expected, ingest(File(handle, name=path.name), user).document
 
 
 def set_from_decisions(name: str, runs: Iterable[Run], description: str = "") -> LabelledSet:

@@ -140,6 +140,30 @@ def test_evaluations_page_lists_sets_and_starts_evaluations(db, client_for, anal
     assert started.runs.count() == 1 and started.created_by == analyst
 
 
+@pytest.mark.parametrize(
+    "bad_row, message",
+    [
+        ('99999,"{}"', "row 2: there is no document 99999"),
+        ("{document},not json", "row 2: the expected answer is not JSON"),
+        ('abc,"{}"', "row 2: document_id &#x27;abc&#x27; is not a number"),
+    ],
+)
+def test_a_labelled_set_upload_names_the_bad_row_and_imports_nothing(
+    db, client_for, analyst, make_document, bad_row, message
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    document = make_document()
+    text = f'document_id,expected\n{document.pk},"{{}}"\n{bad_row.replace("{document}", str(document.pk))}\n'
+    response = client_for(analyst).post(
+        reverse("insights:evaluations"),
+        {"labels": "1", "name": "Contracts", "file": SimpleUploadedFile("set.csv", text.encode())},
+    )
+    assert response.status_code == 200
+    assert f"Nothing imported: {message}" in response.content.decode()
+    assert not LabelledSet.objects.exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_evaluate_command_waits_and_prints_the_table(make_document, debate_pipeline, worker, capsys):
     labelled_set = LabelledSet.objects.create(name="Contracts", slug="contracts")
