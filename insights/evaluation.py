@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from documents.ingest import ingest
 from documents.models import Document
 from orchestrator import engine
-from orchestrator.models import Pipeline, Run
+from orchestrator.models import Pipeline, Run, carried_findings, nested_findings
 
 from .models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet
 
@@ -84,6 +84,10 @@ def score(evaluation: Evaluation) -> dict[str, Any]:
         if isinstance(result.get("counts"), dict):
             agreed += result["counts"].get("agreed", 0)
             disputed += result["counts"].get("disputed", 0)
+        # The result's counts are its own findings'; a nested Debate's come with its findings.
+        nested = [*nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
+        agreed += sum(finding.get("status") == "agreed" for finding in nested)
+        disputed += sum(finding.get("status") == "disputed" for finding in nested)
 
     types = {kind: _rates(**entry) for kind, entry in sorted(counts.items())}
     overall = _rates(
@@ -130,7 +134,9 @@ def expected_types(expected: dict) -> set[str]:
 
 
 def predicted_types(result: dict) -> set[str]:
-    return {finding["type"] for finding in result.get("findings") or [] if finding.get("is_issue")}
+    # A Debate nested in a Supervisor or Chain brings its findings in the fields or
+    # record: counting only the result's own would score contract-supervisor at 0 recall.
+    return {finding["type"] for finding in carried_findings(result) if finding.get("is_issue") and "type" in finding}
 
 
 def same_value(expected: Any, got: Any) -> bool:

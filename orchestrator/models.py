@@ -4,6 +4,7 @@ them leaves behind: runs and their steps, the trace of every agent call."""
 import dataclasses
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -550,11 +551,7 @@ class Run(models.Model):
         )
         if not looked:
             return None
-        findings = [
-            *(f for f in result.get("findings") or [] if isinstance(f, dict)),
-            *nested_findings(fields),
-            *nested_findings(record),
-        ]
+        findings = carried_findings(result)
         return {"findings": len(findings), "issues": sum(bool(f.get("is_issue")) for f in findings)}
 
     @property
@@ -794,7 +791,15 @@ run_failed = Signal()  # run=Run
 budget_reached = Signal()  # run=Run, kind="per_run"|"monthly"
 
 
-def nested_findings(value) -> list[dict]:
+def carried_findings(result: Any) -> list[dict]:
+    """Every finding a run's result carries: its own, then those nested runs brought."""
+    if not isinstance(result, dict):
+        return []
+    own = [finding for finding in result.get("findings") or [] if isinstance(finding, dict)]
+    return [*own, *nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
+
+
+def nested_findings(value: Any) -> list[dict]:
     """The findings a nested pipeline brought into a result's fields (a Debate as
     a Supervisor's clause specialist) or record (a Debate as a Chain stage). The runs list and its
     exports show top-level runs only, so without these a batch through

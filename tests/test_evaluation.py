@@ -97,6 +97,30 @@ def test_it_scores_a_known_labelled_set(scored):
     assert figures["disagreement_rate"] == 0.4
 
 
+def test_findings_a_nested_debate_brought_are_scored(db, make_document, contract_supervisor, analyst):
+    """contract-supervisor's findings live in its fields (the clause specialist's
+    Debate): scored as its own, or the pipeline reads as catching nothing."""
+    labelled_set = LabelledSet.objects.create(name="Known", slug="known")
+    current = Evaluation.objects.create(
+        labelled_set=labelled_set, pipeline=contract_supervisor, group="g1", created_by=analyst
+    )
+    document = make_document()
+    expected = {"findings": [{"type": "auto_renewal", "is_issue": True}]}
+    labelled = LabelledDocument.objects.create(labelled_set=labelled_set, document=document, expected=expected)
+    nested = [
+        {**finding("auto_renewal", True), "evidence": "renews", "status": "agreed"},
+        {**finding("governing_law", False), "evidence": "New York", "status": "disputed"},
+    ]
+    result = {"pattern": "supervisor", "findings": [], "counts": {"agreed": 0, "disputed": 0, "issues": 0},
+              "fields": {"doc_type": "contract", "findings": nested}}  # fmt: skip
+    run = finished_run(document, contract_supervisor, result, "0", 10)
+    EvaluationRun.objects.create(evaluation=current, labelled_document=labelled, run=run)
+
+    figures = evaluation.score(current)
+    assert (figures["accuracy"], figures["recall"], figures["precision"]) == (1.0, 1.0, 1.0)
+    assert figures["disagreement_rate"] == 0.5
+
+
 def test_an_evaluation_completes_only_once_every_run_has_finished(scored):
     run = Run.objects.filter(pk__in=scored.runs.values("run")).first()
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
