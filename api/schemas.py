@@ -8,6 +8,8 @@ from typing import Any
 from django.urls import reverse
 from ninja import Field, Schema
 
+from orchestrator.models import carried_findings
+
 
 def _link(context: dict, name: str, pk: int) -> str:
     url = reverse(f"api-v1:{name}", args=[pk])
@@ -163,7 +165,8 @@ class RunDetail(RunOut):
 
     @staticmethod
     def resolve_findings(run) -> list:
-        return (run.result or {}).get("findings") or []
+        # With those a nested Debate brought (contract-supervisor's are in its fields).
+        return carried_findings(run.result)
 
     @staticmethod
     def resolve_tokens(run) -> dict:

@@ -179,3 +179,11 @@ def test_an_upload_row_claims_no_issues_for_a_pipeline_that_looks_for_none(
     # The document supervisor extracts fields; "0 issues" would claim a review it never made.
     row = _upload_row(client_for(analyst), run)
     assert "Done" in row and "issue" not in row
+
+
+def test_the_api_gives_the_findings_a_nested_debate_brought(client, analyst, finished):
+    from tests.test_api import bearer
+
+    child = finished.steps.get(key="specialist:clauses").child_run
+    run = client.get(f"/api/v1/runs/{finished.pk}", headers=bearer(analyst)).json()
+    assert [f["key"] for f in run["findings"]] == [f["key"] for f in child.result["findings"]]
