@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from documents.ingest import ingest
 from documents.models import Document
 from orchestrator import engine
-from orchestrator.models import Pipeline, Run, carried_findings, nested_findings
+from orchestrator.models import Pipeline, Run, brought_findings, carried_findings
 
 from .models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet
 
@@ -85,9 +85,9 @@ def score(evaluation: Evaluation) -> dict[str, Any]:
             agreed += result["counts"].get("agreed", 0)
             disputed += result["counts"].get("disputed", 0)
         # The result's counts are its own findings'; a nested Debate's come with its findings.
-        nested = [*nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
-        agreed += sum(finding.get("status") == "agreed" for finding in nested)
-        disputed += sum(finding.get("status") == "disputed" for finding in nested)
+        brought = brought_findings(result)
+        agreed += sum(finding.get("status") == "agreed" for finding in brought)
+        disputed += sum(finding.get("status") == "disputed" for finding in brought)
 
     types = {kind: _rates(**entry) for kind, entry in sorted(counts.items())}
     overall = _rates(

@@ -796,7 +796,14 @@ def carried_findings(result: Any) -> list[dict]:
     if not isinstance(result, dict):
         return []
     own = [finding for finding in result.get("findings") or [] if isinstance(finding, dict)]
-    return [*own, *nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
+    return [*own, *brought_findings(result)]
+
+
+def brought_findings(result: Any) -> list[dict]:
+    """The findings nested runs brought into a result's fields or record."""
+    if not isinstance(result, dict):
+        return []
+    return [*nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
 
 
 def nested_findings(value: Any) -> list[dict]:

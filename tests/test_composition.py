@@ -187,3 +187,14 @@ def test_the_api_gives_the_findings_a_nested_debate_brought(client, analyst, fin
     child = finished.steps.get(key="specialist:clauses").child_run
     run = client.get(f"/api/v1/runs/{finished.pk}", headers=bearer(analyst)).json()
     assert [f["key"] for f in run["findings"]] == [f["key"] for f in child.result["findings"]]
+
+
+def test_the_run_page_lists_the_findings_a_nested_debate_brought_with_their_reviews(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    response = client_for(analyst).get(finished.get_absolute_url())
+    page = response.content.decode()
+    assert 'data-testid="nested-findings"' in page
+    for finding in child.result["findings"]:
+        assert finding["title"] in page
+        if finding["review"]:
+            assert reverse("review:item", args=[finding["review"]["item_id"]]) in page
