@@ -268,6 +268,19 @@ class Pipeline(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("orchestrator:pipeline", args=[self.slug])
 
+    def clean(self) -> None:
+        # A negative cap is never "under": every run of the pipeline would be held (or
+        # stopped) for good, and an audit rate outside 0-1 is no share at all.
+        errors = {}
+        for name in ("budget_per_run", "monthly_budget"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                errors[name] = "A budget cannot be negative. Leave it empty for no cap."
+        if self.audit_rate is not None and not 0 <= self.audit_rate <= 1:
+            errors["audit_rate"] = "A share of agreed findings: from 0 (none) to 1 (all)."
+        if errors:
+            raise ValidationError(errors)
+
     def agent_for(self, slot_name: str) -> "Agent":
         return self.slots.select_related("agent__prompt__active").get(name=slot_name).agent
 
