@@ -66,6 +66,14 @@ def test_step_page_shows_the_request_and_the_output(client_for, analyst, finishe
     assert "findings" in page
 
 
+def test_step_page_shows_a_latency_under_a_millisecond_as_0_ms(client_for, analyst, finished_run):
+    step = finished_run.steps.get(key="advocate:b")
+    Step.objects.filter(pk=step.pk).update(latency_ms=0)
+    page = client_for(analyst).get(reverse("orchestrator:step", args=[finished_run.pk, step.pk])).content.decode()
+    assert '<dd data-testid="step-latency">0 ms</dd>' in page
+    assert "– ms" not in page  # as if it had never been timed
+
+
 def test_document_and_model_text_are_escaped(client_for, analyst, make_document, debate_pipeline, run_jobs):
     hostile = "<script>alert('x')</script>\n1. Renewal. This Agreement shall automatically renew <b>yearly</b>."
     run = engine.start_run(make_document(hostile, name="<img src=x onerror=alert(1)>.txt"), debate_pipeline)
