@@ -83,6 +83,24 @@ def test_document_and_model_text_are_escaped(client_for, analyst, make_document,
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
 
 
+def test_not_reviewed_runs_are_filtered_as_the_list_shows_them(client_for, analyst, make_document, debate_pipeline):
+    reviewed = Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.DONE)
+    placeholder = Run.objects.create(
+        document=make_document("%PDF-", "contract.pdf"), pipeline=debate_pipeline, status=Run.Status.DONE,
+        not_reviewed="5 characters of text",
+    )  # fmt: skip
+    client = client_for(analyst)
+
+    def listed(status: str) -> list[Run]:
+        return list(client.get(reverse("orchestrator:runs"), {"status": status}).context["table"].data)
+
+    # Listed as "Not reviewed", it is found under that, and "Done" means what it says.
+    assert listed("not_reviewed") == [placeholder]
+    assert listed("done") == [reviewed]
+    rows = _csv(client.get(reverse("orchestrator:runs_export"), {"status": "not_reviewed"}))
+    assert [(int(row["run"]), row["status"]) for row in rows] == [(placeholder.pk, "not_reviewed")]
+
+
 def test_runs_csv_has_one_row_per_run_and_honours_filters(
     client_for, analyst, finished_run, make_document, debate_pipeline
 ):
