@@ -51,7 +51,11 @@ def get_run(request: HttpRequest, run_id: int, include: str = ""):
 
 
 class RunFilters(Schema):
-    status: str = Field("", description="queued, running, needs_review, done, reviewed, failed, cancelled, ...")
+    status: str = Field(
+        "",
+        description="queued, running, needs_review, done, reviewed, failed, cancelled, ..., or not_reviewed: "
+        "finished runs whose not_reviewed is set (left out of done, needs_review and reviewed, as on the runs page)",
+    )
     pipeline: str = Field("", description="A pipeline's slug")
     q: str = Field("", description="Part of the document's name")
     document: int | None = Field(None, description="A document's id: the runs on it")

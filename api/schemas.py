@@ -6,7 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.urls import reverse
-from ninja import Schema
+from ninja import Field, Schema
+
+from orchestrator.models import carried_findings
 
 
 def _link(context: dict, name: str, pk: int) -> str:
@@ -71,6 +73,14 @@ class DocumentOut(Schema):
 class RunOut(Schema):
     id: int
     status: str
+    # A finished run can still say nothing about its document (five bytes, an invoice
+    # through a contract review): pages and CSVs say "Not reviewed", and so must the
+    # API, or a client reads "done" with no findings as a clean document.
+    not_reviewed: str = Field(
+        description='Why this run\'s result says nothing about the document (e.g. "5 characters of text", '
+        '"this does not look like a contract"); empty when it reviewed it. When set, no findings '
+        "does not mean no issues."
+    )
     document_id: int
     document_name: str
     pipeline: str
@@ -155,7 +165,8 @@ class RunDetail(RunOut):
 
     @staticmethod
     def resolve_findings(run) -> list:
-        return (run.result or {}).get("findings") or []
+        # With those a nested Debate brought (contract-supervisor's are in its fields).
+        return carried_findings(run.result)
 
     @staticmethod
     def resolve_tokens(run) -> dict:

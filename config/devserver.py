@@ -31,12 +31,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     with services_for() as environ:
-        # The product as users meet it: no debug pages, static files as in production.
-        # QUORUM_DEBUG=1 (or DEBUG=true, e.g. `make run DEBUG=true`) is the developer's switch.
-        debug = os.environ.get("QUORUM_DEBUG", "").lower() in {"1", "true", "yes", "on"}
-        environ.setdefault("DEBUG", "true" if debug else "false")
-        environ.setdefault("HTTPS", "false")
-        environ.setdefault("SECRET_KEY", local_secret_key(Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var")))
+        set_defaults(environ, port)
         subprocess.run([*MANAGE, "migrate", "--noinput", "-v", "0"], env=environ, check=True)
         if environ["DEBUG"].lower() not in {"1", "true", "yes", "on"}:
             subprocess.run([*MANAGE, "collectstatic", "--noinput", "-v", "0"], env=environ, check=True)
@@ -97,6 +92,19 @@ def main() -> int:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+
+def set_defaults(environ: dict[str, str], port: str) -> None:
+    """What `make run` sets where the environment does not say otherwise."""
+    # The product as users meet it: no debug pages, static files as in production.
+    # QUORUM_DEBUG=1 (or DEBUG=true, e.g. `make run DEBUG=true`) is the developer's switch.
+    debug = os.environ.get("QUORUM_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+    environ.setdefault("DEBUG", "true" if debug else "false")
+    environ.setdefault("HTTPS", "false")
+    environ.setdefault("SECRET_KEY", local_secret_key(Path(os.environ.get("QUORUM_VAR_DIR") or BASE_DIR / "var")))
+    # Webhook payloads and e-mails link to this server: on the port it serves
+    # (`PORT=8123 make run`), not the settings' default of 8000.
+    environ.setdefault("QUORUM_BASE_URL", f"http://127.0.0.1:{port}")
 
 
 def reaper(environ: dict[str, str]) -> subprocess.Popen:

@@ -323,6 +323,8 @@ def charts(series: list[Day]) -> list[Chart]:
         Chart("Latency p50", "s", points("p50_s"), "line"),
         Chart("Latency p95", "s", points("p95_s"), "line"),
         Chart("Failure rate", "%", points("failure_rate", 100), "line"),
-        Chart("Disagreement rate", "%", points("disagreement_rate", 100), "line"),
+        # Days with runs but no findings to compare (a Chain, a Supervisor) have no rate:
+        # "No runs yet" beside a Runs chart that shows runs would be untrue.
+        Chart("Disagreement rate", "%", points("disagreement_rate", 100), "line", "No findings compared yet"),
         Chart("Judge overturn rate", "%", points("overturn_rate", 100), "line", "No review decisions yet"),
     ]

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 from documents.ingest import ingest
 from documents.models import Document
 from orchestrator import engine
-from orchestrator.models import Pipeline, Run
+from orchestrator.models import Pipeline, Run, brought_findings, carried_findings
 
 from .models import Evaluation, EvaluationRun, LabelledDocument, LabelledSet
 
@@ -84,6 +84,10 @@ def score(evaluation: Evaluation) -> dict[str, Any]:
         if isinstance(result.get("counts"), dict):
             agreed += result["counts"].get("agreed", 0)
             disputed += result["counts"].get("disputed", 0)
+        # The result's counts are its own findings'; a nested Debate's come with its findings.
+        brought = brought_findings(result)
+        agreed += sum(finding.get("status") == "agreed" for finding in brought)
+        disputed += sum(finding.get("status") == "disputed" for finding in brought)
 
     types = {kind: _rates(**entry) for kind, entry in sorted(counts.items())}
     overall = _rates(
@@ -130,7 +134,9 @@ def expected_types(expected: dict) -> set[str]:
 
 
 def predicted_types(result: dict) -> set[str]:
-    return {finding["type"] for finding in result.get("findings") or [] if finding.get("is_issue")}
+    # A Debate nested in a Supervisor or Chain brings its findings in the fields or
+    # record: counting only the result's own would score contract-supervisor at 0 recall.
+    return {finding["type"] for finding in carried_findings(result) if finding.get("is_issue") and "type" in finding}
 
 
 def same_value(expected: Any, got: Any) -> bool:
@@ -163,20 +169,38 @@ def import_set(name: str, rows: Iterable[dict[str, Any]], user=None, description
     object, or its text as a CSV cell holds it)."""
     with transaction.atomic():
         labelled_set = _new_set(name, description)
-        for row in rows:
-            expected = row["expected"]
-            if isinstance(expected, str):
-                expected = json.loads(expected)
-            if row.get("document_id"):
-                document = Document.objects.get(pk=int(row["document_id"]))
-            else:
-                path = Path(row["path"])
-                with path.open("rb") as handle:
-                    document = ingest(File(handle, name=path.name), user).document
+        for number, row in enumerate(rows, start=1):
+            expected, document = _read_row(number, row, user)
             LabelledDocument.objects.update_or_create(
                 labelled_set=labelled_set, document=document, defaults={"expected": expected}
             )
     return labelled_set
+
+
+def _read_row(number: int, row: dict[str, Any], user) -> tuple[Any, Document]:
+    """A row's expected answer and document. A bad row is a ValueError that names it
+    and what is wrong ("row 3: there is no document 99"): "Document matching query
+    does not exist" alone leaves someone searching a 200-row file."""
+    if "expected" not in row:
+        raise ValueError(f"row {number}: no expected answer")
+    expected = row["expected"]
+    if isinstance(expected, str):
+        try:
+            expected = json.loads(expected)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"row {number}: the expected answer is not JSON ({error})") from error
+    if row.get("document_id"):
+        try:
+            return expected, Document.objects.get(pk=int(row["document_id"]))
+        except (ValueError, TypeError):
+            raise ValueError(f"row {number}: document_id {row['document_id']!r} is not a number") from None
+        except Document.DoesNotExist:
+            raise ValueError(f"row {number}: there is no document {row['document_id']}") from None
+    if not row.get("path"):
+        raise ValueError(f"row {number}: neither a document_id nor a path")
+    path = Path(row["path"])
+    with path.open("rb") as handle:
+        return expected, ingest(File(handle, name=path.name), user).document
 
 
 def set_from_decisions(name: str, runs: Iterable[Run], description: str = "") -> LabelledSet:

@@ -32,6 +32,7 @@ def run_data(run: Run) -> dict:
         "run": {
             "id": run.pk,
             "status": run.status,
+            "not_reviewed": run.not_reviewed,  # as in the API: set, "no findings" means nothing
             "pipeline": run.pipeline.slug,
             "document": {"id": run.document_id, "name": run.document.original_name},
             "cost": str(run.cost),

@@ -133,12 +133,22 @@ class PromptForm(forms.ModelForm):
         return active is None or (data["system"], data["template"]) != (active.system, active.template)
 
 
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented, a key a line: the seeded criteria as one 2,000-character
+    line leave an admin adding a criterion to hunt for brackets in a textarea."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value  # what the admin typed, kept as typed to be corrected
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
 class RubricForm(forms.ModelForm):
-    criteria = forms.JSONField(
+    criteria = IndentedJSONField(
         widget=forms.Textarea(attrs={"rows": 20, "cols": 100}),
         help_text='A JSON list of {"id", "title", "weight", "applies_to": [finding types], "guidance"}.',
     )
-    policy = forms.JSONField(
+    policy = IndentedJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 10, "cols": 100}),
         help_text="The routing policy: which findings go to a human (empty: the default). Keys: "

@@ -4,6 +4,7 @@ them leaves behind: runs and their steps, the trace of every agent call."""
 import dataclasses
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -266,6 +267,19 @@ class Pipeline(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("orchestrator:pipeline", args=[self.slug])
+
+    def clean(self) -> None:
+        # A negative cap is never "under": every run of the pipeline would be held (or
+        # stopped) for good, and an audit rate outside 0-1 is no share at all.
+        errors = {}
+        for name in ("budget_per_run", "monthly_budget"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                errors[name] = "A budget cannot be negative. Leave it empty for no cap."
+        if self.audit_rate is not None and not 0 <= self.audit_rate <= 1:
+            errors["audit_rate"] = "A share of agreed findings: from 0 (none) to 1 (all)."
+        if errors:
+            raise ValidationError(errors)
 
     def agent_for(self, slot_name: str) -> "Agent":
         return self.slots.select_related("agent__prompt__active").get(name=slot_name).agent
@@ -548,6 +562,21 @@ class Run(models.Model):
     def shown_status_class(self) -> str:
         return "not_reviewed" if self.shown_status == "Not reviewed" else self.status
 
+    def finding_counts(self) -> dict[str, int] | None:
+        """How many findings the run's result carries, its own and those a nested
+        Debate brought into its fields or record, and how many are issues; None
+        when the result never looked for findings (a Supervisor or Chain without a
+        Debate), for "0 issues" there would claim a review nobody made."""
+        result = self.result if isinstance(self.result, dict) else {}
+        fields, record = result.get("fields"), result.get("record")
+        # A result that names no pattern (as the tests' hand-made ones) counts its findings as before.
+        own_kind = result.get("pattern", "debate" if "findings" in result else None)
+        looked = own_kind == "debate" or any(isinstance(part, dict) and "findings" in part for part in (fields, record))
+        if not looked:
+            return None
+        findings = carried_findings(result)
+        return {"findings": len(findings), "issues": sum(bool(f.get("is_issue")) for f in findings)}
+
     @property
     def wall_ms(self) -> int | None:
         if self.started_at and self.finished_at:
@@ -783,3 +812,37 @@ class ProviderLimit(models.Model):
 run_finished = Signal()  # run=Run: done, needs review, or stopped at its budget
 run_failed = Signal()  # run=Run
 budget_reached = Signal()  # run=Run, kind="per_run"|"monthly"
+
+
+def carried_findings(result: Any) -> list[dict]:
+    """Every finding a run's result carries: its own, then those nested runs brought."""
+    if not isinstance(result, dict):
+        return []
+    own = [finding for finding in result.get("findings") or [] if isinstance(finding, dict)]
+    return [*own, *brought_findings(result)]
+
+
+def brought_findings(result: Any) -> list[dict]:
+    """The findings nested runs brought into a result's fields or record."""
+    if not isinstance(result, dict):
+        return []
+    return [*nested_findings(result.get("fields")), *nested_findings(result.get("record"))]
+
+
+def nested_findings(value: Any) -> list[dict]:
+    """The findings a nested pipeline brought into a result's fields (a Debate as
+    a Supervisor's clause specialist) or record (a Debate as a Chain stage). The runs list and its
+    exports show top-level runs only, so without these a batch through
+    contract-supervisor would export a findings file with none of its findings.
+    A finding is what fold_back_review takes one for: an object with a key and evidence."""
+    if isinstance(value, dict):
+        return [finding for item in value.values() for finding in nested_findings(item)]
+    if isinstance(value, list):
+        return [
+            finding
+            for item in value
+            for finding in (
+                [item] if isinstance(item, dict) and "key" in item and "evidence" in item else nested_findings(item)
+            )
+        ]
+    return []

@@ -22,7 +22,7 @@ from review.load import expected_items_per_document
 from .engine import context_for, start_run
 from .forms import CompareRunsForm, RunFilterForm, StartRunForm
 from .llm.prices import cache_saving
-from .models import Pipeline, Run, Step
+from .models import Pipeline, Run, Step, brought_findings
 from .patterns import StepState, chain, schemas
 from .runs import export, trace
 from .runs.archive import read_archived
@@ -84,11 +84,16 @@ def run_detail(request, run_id: int):
     steps = list(steps.order_by("wave", "key"))
     by_key = {step.key: step for step in steps}
     result = run.result or {}
+    brought = brought_findings(result)
     context = {
         "run": run,
         "steps": steps,
         "rows": _trace_rows(steps),
         "result": result,
+        # A Debate's own findings, or those a nested Debate brought (contract-supervisor's:
+        # a Supervisor's own partial-result finding is shown with its result above).
+        "findings": (result.get("findings") or []) if result.get("pattern") == "debate" else brought,
+        "brought_issues": sum(bool(finding.get("is_issue")) for finding in brought),
         "fields": _field_rows(result, steps),
         "missing": [{**item, "step_obj": by_key.get(item["step"])} for item in result.get("missing") or []],
         "checks": _stage_checks(run, steps) if run.pipeline.pattern == Pipeline.Pattern.CHAIN else [],

@@ -331,6 +331,27 @@ def test_a_run_started_by_api_finishes_with_findings_cost_and_steps(client, anal
     assert all(step["request"]["messages"] for step in traced["steps"])
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_could_not_review_its_document_says_so_and_why(client, analyst, debate_pipeline, make_document,
+                                                                 run_jobs):  # fmt: skip
+    from notify.receivers import run_data
+
+    headers = bearer(analyst)
+    placeholder = make_document("%PDF-", "contract.txt")
+    started = client.post("/api/v1/runs", {"document": placeholder.pk, "pipeline": "contract-debate"},
+                          content_type="application/json", headers=headers)  # fmt: skip
+    run_jobs()
+    run = client.get(f"/api/v1/runs/{started.json()['id']}", headers=headers).json()
+    # "done" with no findings would read as a clean contract: the run says it reviewed nothing.
+    assert run["findings"] == [] and run["not_reviewed"] == "5 characters of text"
+    (listed,) = client.get("/api/v1/runs", headers=headers).json()["results"]
+    assert listed["not_reviewed"] == "5 characters of text"
+    assert run_data(Run.objects.get(pk=run["id"]))["run"]["not_reviewed"] == "5 characters of text"
+    reviewed = client.post("/api/v1/runs", {"document": make_document().pk, "pipeline": "contract-debate"},
+                           content_type="application/json", headers=headers).json()  # fmt: skip
+    assert reviewed["not_reviewed"] == ""
+
+
 def test_starting_a_run_names_the_wrong_fields(client, analyst, db):
     response = client.post("/api/v1/runs", {"document": 424242, "pipeline": "nope"}, content_type="application/json",
                            headers=bearer(analyst))  # fmt: skip

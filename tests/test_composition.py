@@ -1,5 +1,8 @@
 """Patterns compose: a slot that holds a pipeline runs it as a nested run."""
 
+import csv
+import io
+
 import pytest
 from django.urls import reverse
 
@@ -139,3 +142,59 @@ def test_an_invoice_through_the_composed_supervisor_never_starts_the_debate(
     run = engine.start_run(make_document(INVOICE_DE, "invoice.txt"), contract_supervisor)
     run_jobs()
     assert not Run.objects.filter(parent_step__run=run).exists()
+
+
+def test_the_findings_csv_carries_the_findings_a_nested_debate_brought(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    response = client_for(analyst).get(reverse("orchestrator:findings_export"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    # Listed under the run the analyst sees (nested runs stay off the runs list), one row per finding.
+    assert {row["run"] for row in rows} == {str(finished.pk)}
+    assert [row["finding"] for row in rows] == [f["key"] for f in child.result["findings"]]
+    queued = {f["key"]: f["review"]["reason"] for f in child.result["findings"] if f["review"]}
+    assert {row["finding"]: row["review_reason"] for row in rows if row["review_reason"]} == queued
+
+
+def _upload_row(client, run: Run) -> str:
+    response = client.get(reverse("documents:upload"), {"run": run.pk}, headers={"HX-Request": "true"})
+    return response.content.decode()
+
+
+def test_an_upload_row_counts_the_findings_a_nested_debate_brought(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    findings = child.result["findings"]
+    issues = sum(f["is_issue"] for f in findings)
+    assert finished.finding_counts() == {"findings": len(findings), "issues": issues}
+    row = _upload_row(client_for(analyst), finished)
+    assert f"{len(findings)} findings, {issues} issue" in row and "0 findings" not in row
+
+
+def test_an_upload_row_claims_no_issues_for_a_pipeline_that_looks_for_none(
+    client_for, analyst, make_document, supervisor_pipeline, run_jobs
+):
+    run = engine.start_run(make_document(CONTRACT, "contract.txt"), supervisor_pipeline)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == Run.Status.DONE and run.finding_counts() is None
+    # The document supervisor extracts fields; "0 issues" would claim a review it never made.
+    row = _upload_row(client_for(analyst), run)
+    assert "Done" in row and "issue" not in row
+
+
+def test_the_api_gives_the_findings_a_nested_debate_brought(client, analyst, finished):
+    from tests.test_api import bearer
+
+    child = finished.steps.get(key="specialist:clauses").child_run
+    run = client.get(f"/api/v1/runs/{finished.pk}", headers=bearer(analyst)).json()
+    assert [f["key"] for f in run["findings"]] == [f["key"] for f in child.result["findings"]]
+
+
+def test_the_run_page_lists_the_findings_a_nested_debate_brought_with_their_reviews(client_for, analyst, finished):
+    child = finished.steps.get(key="specialist:clauses").child_run
+    response = client_for(analyst).get(finished.get_absolute_url())
+    page = response.content.decode()
+    assert 'data-testid="nested-findings"' in page
+    for finding in child.result["findings"]:
+        assert finding["title"] in page
+        if finding["review"]:
+            assert reverse("review:item", args=[finding["review"]["item_id"]]) in page

@@ -1,6 +1,8 @@
 """Priya's journey in admin: prompt and rubric text saved as immutable versions,
 diffed and rolled back in one click, and pipelines that could not run refused."""
 
+from decimal import Decimal
+
 import pytest
 from django.forms.models import model_to_dict
 from django.urls import reverse
@@ -168,6 +170,17 @@ def test_rubric_criterion_added_in_admin_becomes_a_new_version(debate_pipeline, 
     assert RubricVersion.objects.get(rubric=rubric, number=1).criteria == criteria[:-1]
 
 
+def test_rubric_criteria_are_shown_one_key_a_line_to_edit(debate_pipeline, admin_user, client_for):
+    import json
+
+    rubric = Rubric.objects.get()
+    page = client_for(admin_user).get(reverse("admin:orchestrator_rubric_change", args=[rubric.pk]))
+    shown = page.context["adminform"].form["criteria"].value()
+    assert json.loads(shown) == rubric.active.criteria
+    assert shown.count("\n") > len(rubric.active.criteria) * 4  # not one long line
+    assert '\n    "id": "auto-renewal-notice",\n' in shown
+
+
 @pytest.mark.parametrize(
     "criteria, message",
     [
@@ -220,6 +233,21 @@ def test_pipeline_saved_unchanged_in_admin_is_accepted(debate_pipeline, admin_us
     response = client_for(admin_user).post(url, _pipeline_post(debate_pipeline, _slots(debate_pipeline)))
 
     assert response.status_code == 302, response.context["errors"] if response.context else response
+
+
+@pytest.mark.parametrize("field, value", [("monthly_budget", "-5"), ("budget_per_run", "-0.01"), ("audit_rate", "1.5")])
+def test_a_budget_or_audit_rate_that_is_no_amount_is_refused_in_admin(
+    debate_pipeline, admin_user, client_for, field, value
+):
+    """A monthly budget of -5 is always spent: every new run would be held for good."""
+    url = reverse("admin:orchestrator_pipeline_change", args=[debate_pipeline.pk])
+    data = {**_pipeline_post(debate_pipeline, _slots(debate_pipeline)), field: value}
+
+    response = client_for(admin_user).post(url, data)
+
+    assert response.status_code == 200 and field in response.context["adminform"].form.errors
+    debate_pipeline.refresh_from_db()
+    assert getattr(debate_pipeline, field) != Decimal(value)
 
 
 def test_debate_without_a_judge_is_refused_in_admin(debate_pipeline, admin_user, client_for):

@@ -173,6 +173,18 @@ def test_a_single_day_of_runs_is_a_visible_mark(client_for, analyst, debate_pipe
     assert charts["Runs"]["summary"] == "1 run in total, at most 1 run a day"
 
 
+def test_runs_with_no_findings_to_compare_do_not_read_as_no_runs(
+    client_for, analyst, supervisor_pipeline, make_document
+):
+    now = timezone.now()
+    Run.objects.create(document=make_document(), pipeline=supervisor_pipeline, status=Run.Status.DONE,
+                       started_at=now - timedelta(seconds=2), finished_at=now, result={"findings": []})  # fmt: skip
+    response = client_for(analyst).get(reverse("insights:dashboard"), {"days": "7"})
+    charts = _drawn(response.content.decode(), supervisor_pipeline.name)
+    assert charts["Runs"]["summary"] == "1 run in total, at most 1 run a day"
+    assert charts["Disagreement rate"]["summary"] == "No findings compared yet"
+
+
 def test_a_pipeline_without_runs_says_so(client_for, analyst, debate_pipeline):
     charts = _drawn(client_for(analyst).get(reverse("insights:dashboard")).content.decode(), debate_pipeline.name)
     assert charts["Runs"]["empty"] == "No runs yet" and charts["Runs"]["bars"] == []

@@ -352,6 +352,20 @@ def test_duplicate_points_to_existing_document(client_for, analyst, reviewer):
     assertContains(response, f'of <a href="{first.document.get_absolute_url()}">original.pdf</a>', html=False)
 
 
+def test_a_duplicate_of_a_document_that_could_not_be_read_says_why(client_for, analyst, queues):
+    pipeline = seed_debate_pipeline()
+    data = b"A scan the extraction job could not read."
+    first = make_document(name="scan.txt", text=data.decode())
+    Document.objects.filter(pk=first.pk).update(status=Document.Status.FAILED, error="scanned image, no text to read")
+
+    response = upload(client_for(analyst), files.upload("scan-again.txt", data), pipeline=pipeline.pk)
+
+    [again] = response.context["results"]
+    assert again.status == "duplicate" and again.run is None
+    # No run starts on it: the row says why, not just "duplicate".
+    assertContains(response, "its text could not be read: scanned image, no text to read")
+
+
 def test_duplicate_within_one_batch_is_saved_once(client_for, analyst, settings):
     data = b"The same bytes under two names."
     response = upload(client_for(analyst), files.upload("one.txt", data), files.upload("two.txt", data))

@@ -97,6 +97,30 @@ def test_it_scores_a_known_labelled_set(scored):
     assert figures["disagreement_rate"] == 0.4
 
 
+def test_findings_a_nested_debate_brought_are_scored(db, make_document, contract_supervisor, analyst):
+    """contract-supervisor's findings live in its fields (the clause specialist's
+    Debate): scored as its own, or the pipeline reads as catching nothing."""
+    labelled_set = LabelledSet.objects.create(name="Known", slug="known")
+    current = Evaluation.objects.create(
+        labelled_set=labelled_set, pipeline=contract_supervisor, group="g1", created_by=analyst
+    )
+    document = make_document()
+    expected = {"findings": [{"type": "auto_renewal", "is_issue": True}]}
+    labelled = LabelledDocument.objects.create(labelled_set=labelled_set, document=document, expected=expected)
+    nested = [
+        {**finding("auto_renewal", True), "evidence": "renews", "status": "agreed"},
+        {**finding("governing_law", False), "evidence": "New York", "status": "disputed"},
+    ]
+    result = {"pattern": "supervisor", "findings": [], "counts": {"agreed": 0, "disputed": 0, "issues": 0},
+              "fields": {"doc_type": "contract", "findings": nested}}  # fmt: skip
+    run = finished_run(document, contract_supervisor, result, "0", 10)
+    EvaluationRun.objects.create(evaluation=current, labelled_document=labelled, run=run)
+
+    figures = evaluation.score(current)
+    assert (figures["accuracy"], figures["recall"], figures["precision"]) == (1.0, 1.0, 1.0)
+    assert figures["disagreement_rate"] == 0.5
+
+
 def test_an_evaluation_completes_only_once_every_run_has_finished(scored):
     run = Run.objects.filter(pk__in=scored.runs.values("run")).first()
     Run.objects.filter(pk=run.pk).update(status=Run.Status.RUNNING)
@@ -138,6 +162,30 @@ def test_evaluations_page_lists_sets_and_starts_evaluations(db, client_for, anal
     started = Evaluation.objects.get()
     assert response.status_code == 302 and response["Location"] == started.get_absolute_url()
     assert started.runs.count() == 1 and started.created_by == analyst
+
+
+@pytest.mark.parametrize(
+    "bad_row, message",
+    [
+        ('99999,"{}"', "row 2: there is no document 99999"),
+        ("{document},not json", "row 2: the expected answer is not JSON"),
+        ('abc,"{}"', "row 2: document_id &#x27;abc&#x27; is not a number"),
+    ],
+)
+def test_a_labelled_set_upload_names_the_bad_row_and_imports_nothing(
+    db, client_for, analyst, make_document, bad_row, message
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    document = make_document()
+    text = f'document_id,expected\n{document.pk},"{{}}"\n{bad_row.replace("{document}", str(document.pk))}\n'
+    response = client_for(analyst).post(
+        reverse("insights:evaluations"),
+        {"labels": "1", "name": "Contracts", "file": SimpleUploadedFile("set.csv", text.encode())},
+    )
+    assert response.status_code == 200
+    assert f"Nothing imported: {message}" in response.content.decode()
+    assert not LabelledSet.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -209,6 +257,16 @@ def test_compare_page_diffs_results_and_highlights_differing_steps(
         ("stage:2:normalize", True),
     ]
     assert response.content.decode().count('data-testid="differs"') == 1
+
+
+def test_comparing_with_a_run_that_does_not_exist_says_so_on_the_form(
+    db, client_for, analyst, make_document, debate_pipeline
+):
+    run = finished_run(make_document(), debate_pipeline, {}, "0", 1)
+    response = client_for(analyst).get(reverse("orchestrator:compare"), {"a": run.pk, "b": 99999})
+    assert response.status_code == 200
+    assert "Compare with run: There is no run 99999." in response.content.decode()
+    assert f'value="{run.pk}"' in response.content.decode()  # what was typed stays to be corrected
 
 
 def test_run_page_links_to_the_comparison(db, client_for, analyst, make_document, debate_pipeline):

@@ -141,3 +141,15 @@ def test_commands_run_beside_a_running_launcher_and_say_so_when_none_runs(launch
     os.killpg(launcher.pid, signal.SIGINT)
     assert launcher.wait(timeout=60) == 0
     assert "no `make run` is running" in _beside(tmp_path, "check").stderr
+
+
+def test_links_in_webhooks_and_e_mails_point_at_the_port_make_run_serves(monkeypatch, tmp_path):
+    from config.devserver import set_defaults
+
+    monkeypatch.setenv("QUORUM_VAR_DIR", str(tmp_path))
+    environ: dict[str, str] = {}
+    set_defaults(environ, "8123")
+    assert environ["QUORUM_BASE_URL"] == "http://127.0.0.1:8123"
+    chosen = {"QUORUM_BASE_URL": "https://quorum.example.com"}
+    set_defaults(chosen, "8123")
+    assert chosen["QUORUM_BASE_URL"] == "https://quorum.example.com"

@@ -188,3 +188,15 @@ def test_journey_4_from_a_wrong_total_to_the_stage_that_made_it_and_a_replay(
     assert "total" in diff.inner_text() and "4904.94" in diff.inner_text()  # the fields side by side
     assert "Replay of" in page.get_by_test_id("replay-of").inner_text()
     screenshot("journey-4-3-replay-diff")
+
+
+def test_a_replay_of_a_run_on_too_little_text_is_not_reviewed_either(make_document, chain_pipeline, run_jobs):
+    run = engine.start_run(make_document("Total: 5 EUR", "placeholder.txt"), chain_pipeline)
+    run_jobs()
+    assert run.not_reviewed
+
+    replay = replay_from(run.steps.get(key="stage:2:normalize"))
+    run_jobs()
+    replay.refresh_from_db()
+    assert replay.not_reviewed == run.not_reviewed
+    assert replay.shown_status == "Not reviewed"

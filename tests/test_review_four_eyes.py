@@ -82,6 +82,7 @@ def test_nobody_decides_an_item_on_a_run_they_started(reviewer, second_reviewer,
         item.decide(reviewer, Decision.Choice.STANDS)
     page = client_for(reviewer).get(item.get_absolute_url()).text
     assert "You started a run that raised this item" in page and 'id="decision-form"' not in page
+    assert 'id="claim-form"' not in page  # no Claim button that can only be refused
     client_for(reviewer).post(f"/review/items/{item.pk}/claim/")
     item.refresh_from_db()
     assert item.claimed_by is None

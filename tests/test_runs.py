@@ -66,6 +66,14 @@ def test_step_page_shows_the_request_and_the_output(client_for, analyst, finishe
     assert "findings" in page
 
 
+def test_step_page_shows_a_latency_under_a_millisecond_as_0_ms(client_for, analyst, finished_run):
+    step = finished_run.steps.get(key="advocate:b")
+    Step.objects.filter(pk=step.pk).update(latency_ms=0)
+    page = client_for(analyst).get(reverse("orchestrator:step", args=[finished_run.pk, step.pk])).content.decode()
+    assert '<dd data-testid="step-latency">0 ms</dd>' in page
+    assert "– ms" not in page  # as if it had never been timed
+
+
 def test_document_and_model_text_are_escaped(client_for, analyst, make_document, debate_pipeline, run_jobs):
     hostile = "<script>alert('x')</script>\n1. Renewal. This Agreement shall automatically renew <b>yearly</b>."
     run = engine.start_run(make_document(hostile, name="<img src=x onerror=alert(1)>.txt"), debate_pipeline)
@@ -73,6 +81,24 @@ def test_document_and_model_text_are_escaped(client_for, analyst, make_document,
     page = client_for(analyst).get(run.get_absolute_url()).content.decode()
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
+
+
+def test_not_reviewed_runs_are_filtered_as_the_list_shows_them(client_for, analyst, make_document, debate_pipeline):
+    reviewed = Run.objects.create(document=make_document(), pipeline=debate_pipeline, status=Run.Status.DONE)
+    placeholder = Run.objects.create(
+        document=make_document("%PDF-", "contract.pdf"), pipeline=debate_pipeline, status=Run.Status.DONE,
+        not_reviewed="5 characters of text",
+    )  # fmt: skip
+    client = client_for(analyst)
+
+    def listed(status: str) -> list[Run]:
+        return list(client.get(reverse("orchestrator:runs"), {"status": status}).context["table"].data)
+
+    # Listed as "Not reviewed", it is found under that, and "Done" means what it says.
+    assert listed("not_reviewed") == [placeholder]
+    assert listed("done") == [reviewed]
+    rows = _csv(client.get(reverse("orchestrator:runs_export"), {"status": "not_reviewed"}))
+    assert [(int(row["run"]), row["status"]) for row in rows] == [(placeholder.pk, "not_reviewed")]
 
 
 def test_runs_csv_has_one_row_per_run_and_honours_filters(

@@ -15,7 +15,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, QuerySet, TextField
 from django.http import StreamingHttpResponse
 
-from orchestrator.models import Run, Step
+from orchestrator.models import Run, Step, nested_findings
 
 # The signs spreadsheets read as a formula, with their full-width and small forms
 # (Excel and LibreOffice normalise those), and the control characters that OWASP lists.
@@ -205,10 +205,10 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
     """One row per finding: who flagged it, the judge's call, and the human's."""
     flagged = {("a", "b"): "both", ("a",): "A", ("b",): "B"}
     rows = runs.order_by("-created_at", "-id").values_list(
-        "id", "document__original_name", "pipeline__slug", "result__findings"
+        "id", "document__original_name", "pipeline__slug", "result__findings", "result__fields", "result__record"
     )
-    for pk, document, slug, findings in rows.iterator(chunk_size=RUN_CHUNK):
-        for finding in findings or []:
+    for pk, document, slug, findings, fields, record in rows.iterator(chunk_size=RUN_CHUNK):
+        for finding in [*(findings or []), *nested_findings(fields), *nested_findings(record)]:
             judge = finding.get("judge") or {}
             review = finding.get("review") or {}
             decision = _decision(finding) or {}

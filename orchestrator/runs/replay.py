@@ -46,6 +46,9 @@ def replay_from(step: Step, user=None) -> Run:
             replay_of=original,
             replay_from=step.key,
             status=Run.Status.HELD if held else Run.Status.QUEUED,
+            # Asked again, as start_run asks: a replay of a run on five bytes (or on an
+            # invoice through a contract review) must not read "Done · no issues".
+            not_reviewed=original.pipeline.why_not_reviewable(original.document.text or ""),
         )
         reused = original.steps.filter(wave__lt=step.wave, status=Step.Status.SUCCEEDED)
         Step.objects.bulk_create(

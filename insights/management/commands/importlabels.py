@@ -37,7 +37,7 @@ class Command(BaseCommand):
         try:
             labelled_set = import_set(name, rows)
         except (KeyError, ValueError, OSError, ObjectDoesNotExist, ExtractionError) as error:
-            raise CommandError(f"Nothing imported: {error!r}") from None
+            raise CommandError(f"Nothing imported: {error}") from None
         count = labelled_set.documents.count()
         self.stdout.write(
             f"{labelled_set.name} ({labelled_set.slug}): {count} document(s). "
