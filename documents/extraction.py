@@ -331,8 +331,8 @@ def _read_docx(data: bytes, limits: Limits) -> Extracted:
     import docx
 
     try:
-        document = docx.Document(io.BytesIO(data))
-        blocks = [_docx_block_text(block) for block in document.iter_inner_content()]
+        body = docx.Document(io.BytesIO(data)).element.body
+        blocks = _docx_blocks(body)
     except Exception as error:
         # python-docx raises KeyError, lxml and zip errors for a broken package.
         log.info("unreadable DOCX: %r", error)
@@ -384,20 +384,63 @@ def _check_docx_parts(data: bytes, limits: Limits) -> None:
         raise ExtractionError("corrupt: the Word document is damaged and cannot be read") from None
 
 
-def _docx_block_text(block) -> str:
-    from docx.text.paragraph import Paragraph
+# WordprocessingML, read from the XML itself: python-docx's paragraphs and tables
+# leave out text in content controls (w:sdt, what contract templates are made of),
+# tracked insertions (w:ins) and nested tables, and a review of part of a document
+# must never pass for a review of all of it.
+WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# Containers whose children are blocks or runs in reading order.
+WORD_CONTAINERS = {f"{WORD}{tag}" for tag in ("sdt", "sdtContent", "customXml", "ins", "moveTo", "smartTag")}
+# Markup Compatibility: a text box is written twice (DrawingML and a VML fallback); read it once.
+MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 
-    if isinstance(block, Paragraph):
-        return block.text
+
+def _docx_blocks(container) -> list[str]:
+    """The text of each paragraph and table under container, in document order."""
+    blocks = []
+    for child in container:
+        if child.tag == f"{WORD}p":
+            boxes: list[str] = []
+            blocks.append(_docx_paragraph(child, boxes))
+            blocks += boxes
+        elif child.tag == f"{WORD}tbl":
+            blocks.append(_docx_table(child))
+        elif child.tag in WORD_CONTAINERS:
+            blocks += _docx_blocks(child)
+    return blocks
+
+
+def _docx_paragraph(paragraph, boxes: list[str]) -> str:
+    """A paragraph's text; the paragraphs of text boxes anchored in it go to boxes."""
+    parts = []
+    for node in paragraph.iter():
+        if node.tag == MC_FALLBACK or node.tag in (f"{WORD}del", f"{WORD}moveFrom"):
+            continue
+        if any(ancestor.tag in (MC_FALLBACK, f"{WORD}txbxContent") for ancestor in node.iterancestors()):
+            continue
+        if node.tag == f"{WORD}txbxContent":
+            boxes += _docx_blocks(node)
+        elif node.tag == f"{WORD}t":
+            parts.append(node.text or "")
+        elif node.tag == f"{WORD}tab":
+            parts.append("\t")
+        elif node.tag in (f"{WORD}br", f"{WORD}cr"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _docx_table(table) -> str:
     rows = []
-    for row in block.rows:
-        cells = []
-        for cell in row.cells:
-            # A merged cell is returned once per grid column it spans.
-            if not cells or cell._tc is not cells[-1]._tc:
-                cells.append(cell)
-        rows.append(" | ".join(cell.text.strip() for cell in cells))
+    for row in table.iter(f"{WORD}tr"):
+        if _docx_owner_table(row) is not table:
+            continue  # a row of a nested table: read inside its cell
+        cells = [child for child in row.iter(f"{WORD}tc") if _docx_owner_table(child) is table]
+        rows.append(" | ".join(" ".join(_docx_blocks(cell)).strip() for cell in cells))
     return "\n".join(rows)
+
+
+def _docx_owner_table(node):
+    return next(ancestor for ancestor in node.iterancestors() if ancestor.tag == f"{WORD}tbl")
 
 
 def _read_text(data: bytes, limits: Limits) -> Extracted:

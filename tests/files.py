@@ -178,3 +178,30 @@ def text_and_scanned_pdf(text: str) -> bytes:
     pdf.add_page()
     pdf.image(scanned_invoice_image(), x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
+
+
+# Real files that are unusual, not hostile: what a template, a phone or a scanner makes.
+
+# A contract from a template: its clauses in content controls, a tracked insertion,
+# and a price table nested in a cell.
+TEMPLATE_CONTRACT = (
+    "<w:p><w:r><w:t>Master Services Agreement</w:t></w:r></w:p>"
+    "<w:sdt><w:sdtContent><w:p><w:r><w:t>7. Liability. The supplier shall bear unlimited liability.</w:t></w:r></w:p>"
+    "</w:sdtContent></w:sdt>"
+    "<w:p><w:r><w:t>8. Term. This agreement </w:t></w:r>"
+    '<w:ins w:id="1" w:author="Counsel"><w:r><w:t>renews automatically for 12 months</w:t></w:r></w:ins>'
+    '<w:del w:id="2" w:author="Counsel"><w:r><w:delText>ends after one year</w:delText></w:r></w:del>'
+    "<w:r><w:t>.</w:t></w:r></w:p>"
+    "<w:p><w:r><w:t>Customer: </w:t></w:r><w:sdt><w:sdtContent><w:r><w:t>Umbrella Holdings S.A.</w:t></w:r>"
+    "</w:sdtContent></w:sdt></w:p>"
+    "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Fees</w:t></w:r></w:p>"
+    "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Support</w:t></w:r></w:p></w:tc>"
+    "<w:tc><w:p><w:r><w:t>EUR 900</w:t></w:r></w:p></w:tc></w:tr></w:tbl><w:p/></w:tc>"
+    "<w:tc><w:p><w:r><w:t>monthly</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
+)
+
+
+def template_docx() -> bytes:
+    from tests.hostile import word_document
+
+    return word_document(TEMPLATE_CONTRACT)

@@ -39,6 +39,12 @@ def _docx(write_document) -> bytes:
     return out.getvalue()
 
 
+def word_document(body: str) -> bytes:
+    """A DOCX whose body is this WordprocessingML (prefix w:), for real documents
+    python-docx's own API cannot build: content controls, tracked changes."""
+    return _docx(lambda document: document.write((DOCUMENT_START + body + DOCUMENT_END).encode()))
+
+
 def inflating_docx(megabytes: int = 48) -> bytes:
     """A Word file of ~50 KB whose document.xml inflates to `megabytes` MB: one
     paragraph after another, as a real (if absurd) document would have."""

@@ -5,10 +5,11 @@ server error. Files are generated at test time (tests/hostile.py)."""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from pytest_django.asserts import assertContains, assertNotContains
 
 from documents.extraction import Limits
 from documents.models import Document
-from tests import hostile
+from tests import files, hostile
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +169,19 @@ def test_no_hostile_file_causes_a_server_error(client_for, analyst, run_jobs, se
     for document in Document.objects.all():
         assert document.status in (Document.Status.READY, Document.Status.FAILED)
         assert client.get(document.get_absolute_url()).status_code == 200
+
+
+# Real files unlike the samples: templates, phones, scanners, exports --------------------
+
+
+def test_text_in_content_controls_tracked_insertions_and_nested_tables_is_read(client_for, analyst):
+    client = client_for(analyst)
+    response, result = send(client, "msa-template.docx", files.template_docx())
+
+    assert result.status == "accepted"
+    page = client.get(result.document.get_absolute_url())
+    assertContains(page, "7. Liability. The supplier shall bear unlimited liability.")
+    assertContains(page, "8. Term. This agreement renews automatically for 12 months.")
+    assertNotContains(page, "ends after one year")  # deleted in the tracked changes
+    assertContains(page, "Customer: Umbrella Holdings S.A.")
+    assertContains(page, "Support | EUR 900 | monthly")
