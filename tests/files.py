@@ -205,3 +205,33 @@ def template_docx() -> bytes:
     from tests.hostile import word_document
 
     return word_document(TEMPLATE_CONTRACT)
+
+
+def _image_bytes(image: Image.Image, format: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=format, **options)
+    return out.getvalue()
+
+
+def turned_scan_png(degrees: int) -> bytes:
+    """The scanned invoice fed into the scanner sideways (90) or upside down (180)."""
+    return _image_bytes(scanned_invoice_image().rotate(degrees, expand=True), "PNG")
+
+
+def sideways_phone_jpeg() -> bytes:
+    """A phone photo: pixels stored sideways, with the EXIF tag that tells viewers to turn them."""
+    exif = Image.Exif()
+    exif[0x0112] = 8  # orientation: turn 90 degrees clockwise to show
+    return _image_bytes(scanned_invoice_image().rotate(90, expand=True), "JPEG", exif=exif)
+
+
+def transparent_scan_png() -> bytes:
+    """Black text on a transparent background, as screenshots and exported pages often are."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGBA", (1240, 1754), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 30)
+    for number, line in enumerate(INVOICE_LINES):
+        draw.text((110, 140 + number * 52), line, fill=(0, 0, 0, 255), font=font)
+    return _image_bytes(image, "PNG")

@@ -2,6 +2,8 @@
 that names the limit it hit, or accepted within the bounds, and none causes a
 server error. Files are generated at test time (tests/hostile.py)."""
 
+import shutil
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -185,3 +187,28 @@ def test_text_in_content_controls_tracked_insertions_and_nested_tables_is_read(c
     assertNotContains(page, "ends after one year")  # deleted in the tracked changes
     assertContains(page, "Customer: Umbrella Holdings S.A.")
     assertContains(page, "Support | EUR 900 | monthly")
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="OCR TESTS SKIPPED: tesseract is not installed (`make test` installs tesseract-ocr with apt)",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "name, build",
+    [
+        ("upside-down.png", lambda: files.turned_scan_png(180)),
+        ("sideways.png", lambda: files.turned_scan_png(90)),
+        ("phone-photo.jpg", files.sideways_phone_jpeg),
+        ("screenshot.png", files.transparent_scan_png),
+    ],
+)
+def test_a_turned_scan_or_one_on_a_transparent_background_is_read_upright(client_for, analyst, run_jobs, name, build):
+    client = client_for(analyst)
+    response, result = send(client, name, build())
+    assert result.status == "extracting"
+    run_jobs()
+
+    page = client.get(result.document.get_absolute_url())
+    assertContains(page, "Invoice No. NW-88231")
+    assertContains(page, "Total due: EUR 4,911.00")
