@@ -235,3 +235,12 @@ def transparent_scan_png() -> bytes:
     for number, line in enumerate(INVOICE_LINES):
         draw.text((110, 140 + number * 52), line, fill=(0, 0, 0, 255), font=font)
     return _image_bytes(image, "PNG")
+
+
+def aes_pdf(text: str, user_password: str = "") -> bytes:
+    """A PDF encrypted with AES-256: with no user password it opens in any viewer, only "protected" from editing."""
+    writer = PdfWriter(clone_from=io.BytesIO(text_pdf(text)))
+    writer.encrypt(user_password, owner_password="owner", algorithm="AES-256")  # noqa: S106 (a test file's password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -212,3 +212,22 @@ def test_a_turned_scan_or_one_on_a_transparent_background_is_read_upright(client
     page = client.get(result.document.get_absolute_url())
     assertContains(page, "Invoice No. NW-88231")
     assertContains(page, "Total due: EUR 4,911.00")
+
+
+def test_a_pdf_protected_with_aes_but_no_password_to_open_is_read_through_the_api(client, analyst):
+    from tests.test_api import bearer
+
+    headers = bearer(analyst)
+    data = files.aes_pdf("Account statement: the overdraft rate is 9.5% a year.")
+    response = client.post("/api/v1/documents", {"files": [files.upload("statement.pdf", data)]}, headers=headers)
+
+    [result] = response.json()["results"]
+    assert result["status"] == "accepted", result["reason"]
+    document = client.get(f"/api/v1/documents/{result['document']['id']}?include=text", headers=headers).json()
+    assert "the overdraft rate is 9.5% a year." in document["text"]
+
+
+def test_a_pdf_that_needs_a_password_to_open_is_refused_as_encrypted(client_for, analyst):
+    response, result = send(client_for(analyst), "salaries.pdf", files.aes_pdf("Salaries.", user_password="pw"))  # noqa: S106
+
+    assert result.reason == "encrypted: remove the password and upload again"
