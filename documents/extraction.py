@@ -155,8 +155,8 @@ def sniff(data: bytes) -> Kind:
         what = next((what for magic, what in MAGIC if data.startswith(magic)), "binary data, not a document")
         raise UnsupportedFile(what)
     head = data.removeprefix(codecs.BOM_UTF8)[:1024].lstrip()
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        head = _decode(head).lstrip().encode("utf-8", "replace")
+    if _wide_encoding(data):
+        head = _decode(data[:4096]).lstrip().encode("utf-8", "replace")
     if HTML_START.match(head) or (head[:5].lower() == b"<?xml" and b"<html" in head.lower()):
         return Kind.HTML
     return Kind.TEXT
@@ -207,20 +207,41 @@ def _sniff_zip(data: bytes) -> Kind:
 
 
 def _looks_like_text(data: bytes) -> bool:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if _wide_encoding(data):
         sample = _decode(data[:8192])
         controls = sum(unicodedata.category(char) == "Cc" and char not in "\t\n\r\f\x1b" for char in sample)
         return controls <= len(sample) // 100
     sample = data[:8192]
-    return b"\x00" not in data and len(CONTROL_BYTES.findall(sample)) <= len(sample) // 100
+    # A stray NUL (an export's padding, a bad copy) is dropped from the text; many mean a binary file.
+    nuls_allowed = max(1, len(data) // 1000)
+    return data.count(b"\x00") <= nuls_allowed and len(CONTROL_BYTES.findall(sample)) <= len(sample) // 100
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """The encoding of text written two or four bytes a character (what Windows
+    calls "Unicode"), from its BOM or, without one, from the zero bytes of its
+    ASCII characters falling all on odd or all on even positions; None for text
+    written a byte at a time."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = data[:8192]
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) >= 4:
+        if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.05:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.05:
+            return "utf-16-be"
+    return None
 
 
 def _decode(data: bytes) -> str:
-    """Text in the encoding it most plausibly uses: a BOM's word first, then UTF-8,
-    then Windows-1252 (what most non-UTF-8 office text is), then Latin-1, which
-    accepts any bytes."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace")
+    """Text in the encoding it most plausibly uses: a wide encoding's (UTF-16 or
+    UTF-32) first, then UTF-8, then Windows-1252 (what most non-UTF-8 office
+    text is), then Latin-1, which accepts any bytes."""
+    if encoding := _wide_encoding(data):
+        return data.decode(encoding, errors="replace")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)

@@ -2,6 +2,7 @@
 that names the limit it hit, or accepted within the bounds, and none causes a
 server error. Files are generated at test time (tests/hostile.py)."""
 
+import codecs
 import shutil
 
 import pytest
@@ -231,3 +232,23 @@ def test_a_pdf_that_needs_a_password_to_open_is_refused_as_encrypted(client_for,
     response, result = send(client_for(analyst), "salaries.pdf", files.aes_pdf("Salaries.", user_password="pw"))  # noqa: S106
 
     assert result.reason == "encrypted: remove the password and upload again"
+
+
+CLAUSE = "Die Laufzeit verlängert sich automatisch um 12 Monate.\n"
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("excel-unicode-text.txt", CLAUSE.encode("utf-16-le") * 20),
+        ("mainframe-export.txt", CLAUSE.encode("utf-16-be") * 20),
+        ("utf32.txt", codecs.BOM_UTF32_LE + CLAUSE.encode("utf-32-le")),
+        ("stray-nul.txt", CLAUSE.encode() * 20 + b"\x00"),
+    ],
+)
+def test_text_in_utf16_without_a_bom_utf32_or_with_a_stray_nul_is_read(client_for, analyst, name, data):
+    client = client_for(analyst)
+    response, result = send(client, name, data)
+
+    assert result.status == "accepted", result.reason
+    assertContains(client.get(result.document.get_absolute_url()), CLAUSE.strip())
