@@ -69,6 +69,8 @@ def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = No
         digest.update(chunk)
     sha256 = digest.hexdigest()
     if existing := Document.objects.filter(sha256=sha256).first():
+        if existing.status == Document.Status.FAILED and _read_again(existing, pipeline, wait=quick_s is None):
+            return Ingested(existing)
         return Ingested(existing, duplicate=True)
 
     extracted = None
@@ -111,6 +113,36 @@ def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = No
         _discard(document)
         raise
     return Ingested(document)
+
+
+def _read_again(document: Document, pipeline, *, wait: bool) -> bool:
+    """A file that was refused, uploaded again, is read again rather than answered
+    "duplicate" of a failure for ever: the first attempt may have met a busy
+    server (the wall clock, a lost worker). Costs no more than any new upload.
+    Only one of two concurrent uploads wins the document (False for the other)."""
+    with transaction.atomic():
+        claimed = Document.objects.filter(pk=document.pk, status=Document.Status.FAILED).update(
+            status=Document.Status.EXTRACTING,
+            error="",
+            extraction_losses=0,
+            # Waiting, the caller starts the run on the text; else the extraction job does.
+            requested_pipeline=None if wait else pipeline,
+        )
+        if not claimed:
+            return False
+        document.refresh_from_db()
+        if not wait:
+            from .jobs import enqueue_extraction
+
+            enqueue_extraction(document)
+            return True
+    try:
+        extracted = extract_bounded(document.file.path, document.original_name, budget())
+    except ExtractionError as error:
+        fail(document, error.reason)
+        raise
+    complete(document, extracted)
+    return True
 
 
 def complete(document: Document, extracted: Extracted) -> None:

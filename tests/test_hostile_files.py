@@ -252,3 +252,24 @@ def test_text_in_utf16_without_a_bom_utf32_or_with_a_stray_nul_is_read(client_fo
 
     assert result.status == "accepted", result.reason
     assertContains(client.get(result.document.get_absolute_url()), CLAUSE.strip())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_that_failed_is_read_again_when_uploaded_again(client_for, analyst, run_jobs, settings):
+    settings.QUORUM_EXTRACTION_INLINE_BYTES = 0  # every file goes to the extraction job
+    settings.QUORUM_EXTRACTION_TIMEOUT_S = 0  # a server too busy to read anything in time
+    client = client_for(analyst)
+    data = b"Minutes: the supplier shall deliver by Friday."
+    response, first = send(client, "minutes.txt", data)
+    run_jobs()
+    assertContains(client.get(first.document.get_absolute_url()), "too slow")
+
+    settings.QUORUM_EXTRACTION_TIMEOUT_S = 120
+    response, again = send(client, "minutes.txt", data)
+    assert again.status == "extracting" and again.document == first.document
+    run_jobs()
+
+    page = client.get(first.document.get_absolute_url())
+    assertContains(page, "Minutes: the supplier shall deliver by Friday.")
+    assertNotContains(page, "too slow")
+    assert Document.objects.count() == 1
