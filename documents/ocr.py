@@ -57,26 +57,25 @@ def read_image(data: bytes, limits: Limits) -> tuple[str, int, float | None]:
 
 
 def read_pdf_pages(data: bytes, numbers: list[int], limits: Limits) -> tuple[dict[int, str], float | None]:
-    """OCR of the given pages (1-based) of a PDF, those that show an image; blank
-    pages are skipped. Returns {page: text} for pages where text was found."""
+    """OCR of the given pages (1-based) of a PDF, those that draw anything: a scan,
+    but also text drawn as outlines or in a font with no text mapping, which have
+    no text layer either and would otherwise be left out unseen. Blank pages are
+    skipped. Returns {page: text} for pages where text was found."""
     import pypdfium2
-    import pypdfium2.raw as pdfium_c
 
     pdf = pypdfium2.PdfDocument(data)
     try:
-        pictured = [n for n in numbers if _has_image(pdf[n - 1], pdfium_c.FPDF_PAGEOBJ_IMAGE)]
-        if not pictured:
+        drawn = [n for n in numbers if _draws_anything(pdf[n - 1])]
+        if not drawn:
             return {}, None
         if limits.ocr_pages <= 0:
             raise NeedsOCR()
         if not available():
             raise ExtractionError(f"{SCANNED}: {NO_OCR}")
-        if len(pictured) > limits.ocr_pages:
-            raise ExtractionError(
-                f"too many scanned pages: {len(pictured):,}; the limit for OCR is {limits.ocr_pages:,}"
-            )
+        if len(drawn) > limits.ocr_pages:
+            raise ExtractionError(f"too many scanned pages: {len(drawn):,}; the limit for OCR is {limits.ocr_pages:,}")
         texts, confidences = {}, []
-        for number in pictured:
+        for number in drawn:
             page = pdf[number - 1]
             width, height = page.get_size()
             scale = DPI / 72
@@ -114,8 +113,8 @@ def _upright(image):
     return ImageOps.exif_transpose(image) if image.getexif().get(ORIENTATION_TAG, 1) != 1 else image
 
 
-def _has_image(page, image_type: int) -> bool:
-    return any(obj.type == image_type for obj in page.get_objects(max_depth=2))
+def _draws_anything(page) -> bool:
+    return next(iter(page.get_objects(max_depth=1)), None) is not None
 
 
 def _ocr(image, limits: Limits) -> tuple[str, list[float]]:

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import StreamObject
 
 
 def upload(name: str, data: bytes) -> SimpleUploadedFile:
@@ -241,6 +242,55 @@ def aes_pdf(text: str, user_password: str = "") -> bytes:
     """A PDF encrypted with AES-256: with no user password it opens in any viewer, only "protected" from editing."""
     writer = PdfWriter(clone_from=io.BytesIO(text_pdf(text)))
     writer.encrypt(user_password, owner_password="owner", algorithm="AES-256")  # noqa: S106 (a test file's password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def outlined_text_pdf(first_page: str, outlined: list[str]) -> bytes:
+    """Page 1 has a text layer; page 2 shows `outlined` as glyph outlines only (text
+    "converted to curves" for print, or flattened by a signing tool): no text layer, no image."""
+    from fontTools.pens.basePen import BasePen
+    from fontTools.ttLib import TTFont
+
+    class PdfPathPen(BasePen):
+        def __init__(self, glyphs, x: float, y: float, scale: float):
+            super().__init__(glyphs)
+            self.x, self.y, self.scale, self.ops = x, y, scale, []
+
+        def _point(self, point) -> str:
+            return f"{self.x + point[0] * self.scale:.2f} {self.y + point[1] * self.scale:.2f}"
+
+        def _moveTo(self, point):
+            self.ops.append(f"{self._point(point)} m")
+
+        def _lineTo(self, point):
+            self.ops.append(f"{self._point(point)} l")
+
+        def _curveToOne(self, a, b, c):
+            self.ops.append(f"{self._point(a)} {self._point(b)} {self._point(c)} c")
+
+        def _closePath(self):
+            self.ops.append("h")
+
+    font = TTFont(FONT)
+    glyphs, cmap, widths = font.getGlyphSet(), font.getBestCmap(), font["hmtx"]
+    scale = 14 / font["head"].unitsPerEm
+    ops = []
+    for number, line in enumerate(outlined):
+        x = 60.0
+        for char in line:
+            name = cmap[ord(char)]
+            pen = PdfPathPen(glyphs, x, 760 - number * 30, scale)
+            glyphs[name].draw(pen)
+            ops += pen.ops
+            x += widths[name][0] * scale
+        ops.append("f")
+    writer = PdfWriter(clone_from=io.BytesIO(text_pdf(first_page)))
+    page = writer.add_blank_page()
+    content = StreamObject()
+    content.set_data("\n".join(ops).encode())
+    page.replace_contents(content)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

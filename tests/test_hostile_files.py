@@ -273,3 +273,23 @@ def test_a_file_that_failed_is_read_again_when_uploaded_again(client_for, analys
     assertContains(page, "Minutes: the supplier shall deliver by Friday.")
     assertNotContains(page, "too slow")
     assert Document.objects.count() == 1
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None,
+    reason="OCR TESTS SKIPPED: tesseract is not installed (`make test` installs tesseract-ocr with apt)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_page_whose_text_is_drawn_as_outlines_is_read_with_ocr_not_left_out(client_for, analyst, run_jobs):
+    client = client_for(analyst)
+    data = files.outlined_text_pdf(
+        "Cover: the agreement renews automatically.", ["7. Liability is capped at EUR 50,000."]
+    )
+    response, result = send(client, "print-ready.pdf", data)
+    assert result.status == "extracting"
+    run_jobs()
+
+    page = client.get(result.document.get_absolute_url())
+    assertContains(page, "Cover: the agreement renews automatically.")
+    assertContains(page, "7. Liability is capped at EUR 50,000.")
+    assertContains(page, "Text layer and OCR")
