@@ -1,9 +1,8 @@
 """/api/v1/documents: upload (idempotent with an Idempotency-Key header), read, list.
-Upload calls documents.ingest.upload_one, the upload page's own function."""
+Upload calls documents.ingest.upload_all, the upload page's own function."""
 
 import hashlib
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Length
@@ -13,7 +12,7 @@ from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
 from ninja.pagination import paginate
 
 from config.roles import ANALYST
-from documents.ingest import upload_one
+from documents.ingest import UploadResult, upload_all
 from documents.models import Document
 from orchestrator.models import Pipeline
 
@@ -90,13 +89,14 @@ def _fingerprint(files: list[UploadedFile], pipeline: Pipeline | None) -> str:
 
 
 def _upload(request: HttpRequest, files: list[UploadedFile], pipeline: Pipeline | None) -> dict:
-    return {"results": [_upload_one(request, file, pipeline) for file in files]}
+    # The upload page's own function, answered as JSON: small files are read at once
+    # (for a few seconds in all), large, slow or scanned ones are "extracting" and
+    # their run starts when the text is ready.
+    results = upload_all(files, pipeline, request.user)
+    return {"results": [_answer(result) for result in results]}
 
 
-def _upload_one(request: HttpRequest, file: UploadedFile, pipeline: Pipeline | None) -> dict:
-    # The upload page's own function, answered as JSON: small files are read at once,
-    # large or scanned ones are "extracting" and their run starts when the text is ready.
-    result = upload_one(file, pipeline, request.user, quick_s=settings.QUORUM_EXTRACTION_INLINE_S)
+def _answer(result: UploadResult) -> dict:
     return {
         "name": result.name,
         "status": result.status,

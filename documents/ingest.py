@@ -9,6 +9,7 @@ import logging
 import math
 import shutil
 import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -294,3 +295,16 @@ def upload_one(file: File, pipeline, user, quick_s: float | None) -> "UploadResu
         log.exception("starting a %s run on document %s failed", pipeline.slug, document.pk)
         result.run_error = "saved, but the run could not be started; start it from the document page"
     return result
+
+
+def upload_all(files: list[File], pipeline, user) -> list[UploadResult]:
+    """The files of one upload request, as the upload page and the API take them:
+    small files are read at once for QUORUM_EXTRACTION_INLINE_S each, and for
+    QUORUM_UPLOAD_INLINE_BUDGET_S in all, so no request holds a web worker for
+    long however many slow files it carries; the rest go to the extraction job."""
+    deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
+    results = []
+    for file in files:
+        quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
+        results.append(upload_one(file, pipeline, user, quick_s=quick_s if quick_s >= 0.5 else 0))
+    return results

@@ -1,5 +1,4 @@
 import logging
-import time
 
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q
@@ -16,7 +15,7 @@ from orchestrator.forms import StartRunForm
 from orchestrator.models import Run
 
 from .forms import DEFAULT_PIPELINE, UploadForm
-from .ingest import UploadResult, upload_one
+from .ingest import UploadResult, upload_all
 from .models import Document
 from .tables import DocumentTable
 
@@ -92,12 +91,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     results = [UploadResult(name=name, reason=reason) for name, reason in refusals]
     too_many = any(reason.startswith("too many files") for _, reason in refusals)
     if request.method == "POST" and not too_many and form.is_valid():
-        pipeline = form.cleaned_data["pipeline"]
-        # The request reads small files itself, for a few seconds in all; the rest go to the extraction job.
-        deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
-        for file in form.cleaned_data["files"]:
-            quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
-            results.append(upload_one(file, pipeline, request.user, quick_s=quick_s if quick_s >= 0.5 else 0))
+        results += upload_all(form.cleaned_data["files"], form.cleaned_data["pipeline"], request.user)
     # 413 when the only answer is that the upload was too large.
     status = 413 if refusals and all(result.document is None for result in results) else 200
     if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):

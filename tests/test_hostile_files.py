@@ -293,3 +293,22 @@ def test_a_page_whose_text_is_drawn_as_outlines_is_read_with_ocr_not_left_out(cl
     assertContains(page, "Cover: the agreement renews automatically.")
     assertContains(page, "7. Liability is capped at EUR 50,000.")
     assertContains(page, "Text layer and OCR")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_reads_files_during_the_request_only_within_the_requests_budget(client, analyst, run_jobs, settings):
+    # Twenty slow PDFs through the API held a web worker 3 s each, past gunicorn's
+    # 30 s timeout (a 500 and lost answers); the upload page stops at 10 s in all.
+    from tests.test_api import bearer
+
+    settings.QUORUM_UPLOAD_INLINE_BUDGET_S = 0  # as if the files before these had spent the request's seconds
+    headers = bearer(analyst)
+    sent = [files.upload(f"minutes-{n}.txt", f"Minutes {n}: the supplier shall deliver.".encode()) for n in range(3)]
+    response = client.post("/api/v1/documents", {"files": sent}, headers=headers)
+
+    results = response.json()["results"]
+    assert [result["status"] for result in results] == ["extracting"] * 3
+    run_jobs()
+    for result in results:
+        document = client.get(result["document"]["url"], headers=headers).json()
+        assert document["text_status"] == "ready"
