@@ -18,6 +18,7 @@ from .forms import DEFAULT_PIPELINE, UploadForm
 from .ingest import UploadResult, upload_all
 from .models import Document
 from .tables import DocumentTable
+from .uploads import refused_while_streaming
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,13 @@ def upload(request: HttpRequest) -> HttpResponse:
         )
         return render(request, "documents/upload.html#upload-result", {"result": result})
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    # Files cut off while the body streamed in (documents/uploads.py): too large, or too many.
-    refusals = getattr(request, "upload_refusals", [])
-    results = [UploadResult(name=name, reason=reason) for name, reason in refusals]
-    too_many = any(reason.startswith("too many files") for _, reason in refusals)
+    # Files cut off while the body streamed in: too large, or too many.
+    results, too_many = refused_while_streaming(request)
+    cut_off = bool(results)
     if request.method == "POST" and not too_many and form.is_valid():
         results += upload_all(form.cleaned_data["files"], form.cleaned_data["pipeline"], request.user)
     # 413 when the only answer is that the upload was too large.
-    status = 413 if refusals and all(result.document is None for result in results) else 200
+    status = 413 if cut_off and all(result.document is None for result in results) else 200
     if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):
         # upload.js sends one file per request and puts the returned row in its table.
         result = results[0] if results else UploadResult(name="(no file)", reason=_form_errors(form))

@@ -312,3 +312,33 @@ def test_the_api_reads_files_during_the_request_only_within_the_requests_budget(
     for result in results:
         document = client.get(result["document"]["url"], headers=headers).json()
         assert document["text_status"] == "ready"
+
+
+def test_the_api_answers_a_file_over_the_size_limit_as_refused_beside_the_file_it_kept(client, analyst, settings):
+    from tests.test_api import bearer
+
+    settings.QUORUM_MAX_UPLOAD_BYTES = 1024
+    sent = [
+        files.upload("archive.txt", b"a" * 5000),
+        files.upload("minutes.txt", b"Minutes: the supplier shall deliver."),
+    ]
+    response = client.post("/api/v1/documents", {"files": sent}, headers=bearer(analyst))
+
+    assert response.status_code == 201
+    too_large, kept = response.json()["results"]
+    assert too_large["name"] == "archive.txt" and too_large["status"] == "refused"
+    assert too_large["reason"] == "too large: the file is over the limit of 1.0 KB"
+    assert kept["name"] == "minutes.txt" and kept["status"] == "accepted"
+    assert list(Document.objects.values_list("original_name", flat=True)) == ["minutes.txt"]
+
+
+def test_the_api_refuses_more_files_than_the_cap_with_413_and_keeps_none(client, analyst, settings):
+    from tests.test_api import bearer
+
+    settings.QUORUM_MAX_FILES_PER_UPLOAD = 3
+    sent = [files.upload(f"note-{n}.txt", f"Note {n}.".encode()) for n in range(5)]
+    response = client.post("/api/v1/documents", {"files": sent}, headers=bearer(analyst))
+
+    assert response.status_code == 413
+    assert response.json()["error"].startswith("too many files: at most 3 can be sent at once")
+    assert not Document.objects.exists()
