@@ -213,7 +213,10 @@ class _on_disk:
 
 def display_name(name: str) -> str:
     """The uploader's filename, fit to show and to store: no path, no control
-    characters, at most 255 characters with the extension kept."""
+    characters, at most 255 characters with the extension kept, in composed
+    Unicode (NFC): macOS sends "ü" as "u" plus a combining mark, which a search
+    for the name as typed would not find."""
+    name = unicodedata.normalize("NFC", name)
     name = "".join(char for char in PurePath(name.replace("\\", "/")).name if unicodedata.category(char)[0] != "C")
     name = name.strip() or "untitled"
     if len(name) > 255:

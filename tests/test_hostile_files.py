@@ -4,6 +4,7 @@ server error. Files are generated at test time (tests/hostile.py)."""
 
 import codecs
 import shutil
+import unicodedata
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -342,3 +343,14 @@ def test_the_api_refuses_more_files_than_the_cap_with_413_and_keeps_none(client,
     assert response.status_code == 413
     assert response.json()["error"].startswith("too many files: at most 3 can be sent at once")
     assert not Document.objects.exists()
+
+
+def test_a_name_sent_decomposed_as_macos_sends_it_is_found_by_the_name_as_typed(client, analyst):
+    from tests.test_api import bearer
+
+    headers = bearer(analyst)
+    decomposed = unicodedata.normalize("NFD", "Vertrag Müller.txt")
+    client.post("/api/v1/documents", {"files": [files.upload(decomposed, b"Vertrag.")]}, headers=headers)
+
+    found = client.get("/api/v1/documents", {"q": "Müller"}, headers=headers).json()["results"]
+    assert [document["name"] for document in found] == ["Vertrag Müller.txt"]
