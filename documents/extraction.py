@@ -310,7 +310,8 @@ def _read_pdf(data: bytes, limits: Limits) -> Extracted:
             raise ExtractionError(
                 f"too long: more than {limits.chars:,} characters of text (the limit) by page {number}"
             )
-    scanned = [number for number, text in enumerate(texts, start=1) if not text]
+    texts.append(_form_text(reader))
+    scanned = [number for number, text in enumerate(texts[:count], start=1) if not text]
     if not scanned:
         return Extracted(Kind.PDF, "\n\n".join(texts), count)
     # Pages without a text layer are read with OCR; pages with one never are.
@@ -323,6 +324,18 @@ def _read_pdf(data: bytes, limits: Limits) -> Extracted:
         return Extracted(Kind.PDF, "\n\n".join(texts), count)
     source = Source.OCR if len(read_pages) == count else Source.MIXED
     return Extracted(Kind.PDF, "\n\n".join(text for text in texts if text), count, source, confidence)
+
+
+def _form_text(reader) -> str:
+    """What was typed into the PDF's form fields, "name: value" a line. No page's
+    text layer holds it (a viewer draws it from the form), yet it is often what
+    matters most: the party, the amount, the date."""
+    try:
+        fields = reader.get_form_text_fields()
+    except Exception as error:
+        log.info("unreadable PDF form: %r", error)
+        raise ExtractionError("corrupt: the PDF's form fields cannot be read") from None
+    return "\n".join(f"{name}: {value}" for name, value in fields.items() if isinstance(value, str) and value.strip())
 
 
 def _shared_key(page) -> tuple | None:

@@ -294,3 +294,28 @@ def outlined_text_pdf(first_page: str, outlined: list[str]) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def filled_form_pdf(label: str, field: str, value: str) -> bytes:
+    """A PDF form as a supplier sends it back: the page prints `label`, and
+    `value` was typed into the text field `field` beside it (not flattened)."""
+    from tests.hostile import pdf_from_objects
+
+    content = f"BT /F1 12 Tf 72 720 Td ({label}) Tj ET".encode()
+    shown = f"/Tx BMC BT /F1 12 Tf 2 4 Td ({value}) Tj ET EMC".encode()
+    return pdf_from_objects(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] >> >>",
+            2: b"<< /Type /Pages /Count 1 /Kids [4 0 R] >>",
+            3: f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
+            4: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> /Annots [6 0 R] >>",
+            5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            6: f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({field}) /V ({value}) /Rect [300 710 560 730] "
+            "/P 4 0 R /AP << /N 7 0 R >> >>".encode(),
+            7: b"<< /Type /XObject /Subtype /Form /BBox [0 0 260 20] /Resources << /Font << /F1 5 0 R >> >> "
+            + f"/Length {len(shown)} >>\nstream\n".encode()
+            + shown
+            + b"\nendstream",
+        }
+    )

@@ -94,10 +94,11 @@ def shared_stream_pdf(pages: int = 40, stream_bytes: int = 1024 * 1024) -> bytes
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {stream} 0 R "
             f"/Resources << /Font << /F1 {font} 0 R >> >> >>"
         ).encode()
-    return _pdf(objects)
+    return pdf_from_objects(objects)
 
 
-def _pdf(objects: dict[int, bytes]) -> bytes:
+def pdf_from_objects(objects: dict[int, bytes]) -> bytes:
+    """A PDF made of these numbered objects (1 the catalog), with a correct cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = {}

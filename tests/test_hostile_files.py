@@ -354,3 +354,14 @@ def test_a_name_sent_decomposed_as_macos_sends_it_is_found_by_the_name_as_typed(
 
     found = client.get("/api/v1/documents", {"q": "Müller"}, headers=headers).json()["results"]
     assert [document["name"] for document in found] == ["Vertrag Müller.txt"]
+
+
+def test_what_was_typed_into_a_pdf_forms_fields_is_read(client_for, analyst):
+    client = client_for(analyst)
+    data = files.filled_form_pdf("Order form. Total order value (EUR):", "total", "48,500.00")
+    response, result = send(client, "order-form.pdf", data)
+
+    assert result.status == "accepted"
+    page = client.get(result.document.get_absolute_url())
+    assertContains(page, "Order form. Total order value (EUR):")
+    assertContains(page, "total: 48,500.00")
