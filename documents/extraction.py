@@ -365,8 +365,9 @@ def _read_docx(data: bytes, limits: Limits) -> Extracted:
     import docx
 
     try:
-        body = docx.Document(io.BytesIO(data)).element.body
-        blocks = _docx_blocks(body)
+        document = docx.Document(io.BytesIO(data))
+        around = _docx_around(document)
+        blocks = around["header"] + _docx_blocks(document.element.body) + around["note"] + around["footer"]
     except Exception as error:
         # python-docx raises KeyError, lxml and zip errors for a broken package.
         log.info("unreadable DOCX: %r", error)
@@ -442,6 +443,30 @@ def _docx_blocks(container) -> list[str]:
         elif child.tag in WORD_CONTAINERS:
             blocks += _docx_blocks(child)
     return blocks
+
+
+def _docx_around(document) -> dict[str, list[str]]:
+    """The blocks of the parts around the body: headers (the parties, "confidential"),
+    footnotes and endnotes (qualifications of a clause), footers; each distinct
+    block once, though every section repeats its header."""
+    from docx.oxml import parse_xml
+
+    around: dict[str, list[str]] = {"header": [], "note": [], "footer": []}
+    seen: set[str] = set()
+    for part in document.part.package.iter_parts():
+        kind = part.content_type.rsplit(".", 1)[-1].removesuffix("+xml")
+        if kind not in ("header", "footer", "footnotes", "endnotes"):
+            continue
+        root = parse_xml(part.blob)
+        # A notes part starts with the separator lines Word draws above the notes: no text to read.
+        containers = [root] if kind in ("header", "footer") else [n for n in root if not n.get(f"{WORD}type")]
+        blocks = around["note" if kind.endswith("notes") else kind]
+        for container in containers:
+            for block in _docx_blocks(container):
+                if block.strip() and block not in seen:
+                    seen.add(block)
+                    blocks.append(block)
+    return around
 
 
 def _docx_paragraph(paragraph, boxes: list[str]) -> str:

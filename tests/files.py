@@ -319,3 +319,37 @@ def filled_form_pdf(label: str, field: str, value: str) -> bytes:
             + b"\nendstream",
         }
     )
+
+
+def docx_with_header_and_footnote(paragraph: str, header: str, footnote: str) -> bytes:
+    """A Word file whose header and footnote carry text the body does not (python-docx writes no footnotes)."""
+    document = docx.Document()
+    document.add_paragraph(paragraph)
+    document.sections[0].header.paragraphs[0].text = header
+    out = io.BytesIO()
+    document.save(out)
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    footnotes = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:footnotes xmlns:w="{w}">'
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+        f'<w:footnote w:id="1"><w:p><w:r><w:t>{footnote}</w:t></w:r></w:p></w:footnote></w:footnotes>'
+    )
+    relationship = (
+        '<Relationship Id="rIdNotes" Target="footnotes.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"/></Relationships>'
+    )
+    content_type = (
+        '<Override PartName="/word/footnotes.xml" ContentType='
+        '"application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"/></Types>'
+    )
+    result = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as source, zipfile.ZipFile(result, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "word/_rels/document.xml.rels":
+                data = data.replace(b"</Relationships>", relationship.encode())
+            elif item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", content_type.encode())
+            target.writestr(item, data)
+        target.writestr("word/footnotes.xml", footnotes)
+    return result.getvalue()

@@ -365,3 +365,17 @@ def test_what_was_typed_into_a_pdf_forms_fields_is_read(client_for, analyst):
     page = client.get(result.document.get_absolute_url())
     assertContains(page, "Order form. Total order value (EUR):")
     assertContains(page, "total: 48,500.00")
+
+
+def test_a_word_documents_header_and_footnotes_are_read(client_for, analyst):
+    client = client_for(analyst)
+    data = files.docx_with_header_and_footnote(
+        "1. Fees are fixed for the term.", "Acme Ltd - Confidential", "Except travel costs, charged at cost plus 15%."
+    )
+    response, result = send(client, "fees.docx", data)
+
+    assert result.status == "accepted"
+    page = client.get(result.document.get_absolute_url())
+    assertContains(page, "Acme Ltd - Confidential")
+    assertContains(page, "1. Fees are fixed for the term.")
+    assertContains(page, "Except travel costs, charged at cost plus 15%.")
