@@ -1,9 +1,8 @@
 """/api/v1/documents: upload (idempotent with an Idempotency-Key header), read, list.
-Upload calls documents.ingest.upload_one, the upload page's own function."""
+Upload calls documents.ingest.upload_all, the upload page's own function."""
 
 import hashlib
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Length
@@ -13,8 +12,9 @@ from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
 from ninja.pagination import paginate
 
 from config.roles import ANALYST
-from documents.ingest import upload_one
+from documents.ingest import UploadResult, upload_all
 from documents.models import Document
+from documents.uploads import refused_while_streaming
 from orchestrator.models import Pipeline
 
 from .auth import ApiError, access
@@ -31,20 +31,30 @@ def _documents() -> QuerySet[Document]:
     return Document.objects.defer("text").select_related("uploaded_by").annotate(text_length=Length("text"))
 
 
-@router.post("", response={201: UploadOut, 422: Error}, auth=access(ANALYST, Scope.WRITE), url_name="documents")
+@router.post(
+    "", response={201: UploadOut, 413: Error, 422: Error}, auth=access(ANALYST, Scope.WRITE), url_name="documents"
+)
 def upload(
     request: HttpRequest,
-    files: File[list[UploadedFile]],
+    files: File[list[UploadedFile]] = None,
     pipeline: Form[str] = "",
     idempotency_key: str = Header("", alias="Idempotency-Key"),
 ):
     """Upload one or more files (multipart field `files`), and with `pipeline` (a
     slug) start a run on each. Send an `Idempotency-Key` header to make a retry
     safe: the same key answers what its first request got, with no second
-    document or run."""
+    document or run. A file over the size limit is answered "refused" with the
+    limit; more files than the limit refuse the whole request (413)."""
+    # Files cut off while the body streamed in never reach `files`: say so, file by file.
+    refused, too_many = refused_while_streaming(request)
+    if too_many:
+        raise ApiError(413, refused[-1].reason, {"files": [refused[-1].reason]})
+    files = files or []
+    if not files and not refused:
+        raise ApiError(422, "The request is not valid: see fields.", {"files": ["Send one or more files."]})
     chosen = _active_pipeline(pipeline)
     if not idempotency_key:
-        return 201, _upload(request, files, chosen)
+        return 201, _upload(request, refused, files, chosen)
     if len(idempotency_key) > 200:
         raise ApiError(422, "The Idempotency-Key is too long.", {"Idempotency-Key": ["At most 200 characters."]})
     fingerprint = _fingerprint(files, chosen)
@@ -64,7 +74,7 @@ def upload(
             replay = JsonResponse(key.response, status=key.status_code)
             replay["Idempotent-Replayed"] = "true"
             return replay
-        answer = UploadOut.model_validate(_upload(request, files, chosen), context={"request": request})
+        answer = UploadOut.model_validate(_upload(request, refused, files, chosen), context={"request": request})
         key.status_code, key.response = 201, answer.model_dump(mode="json")
         key.save(update_fields=["status_code", "response"])
     # The very bytes a retry will get.
@@ -91,14 +101,17 @@ def _fingerprint(files: list[UploadedFile], pipeline: Pipeline | None) -> str:
     return fingerprint.hexdigest()
 
 
-def _upload(request: HttpRequest, files: list[UploadedFile], pipeline: Pipeline | None) -> dict:
-    return {"results": [_upload_one(request, file, pipeline) for file in files]}
+def _upload(
+    request: HttpRequest, refused: list[UploadResult], files: list[UploadedFile], pipeline: Pipeline | None
+) -> dict:
+    # The upload page's own function, answered as JSON: small files are read at once
+    # (for a few seconds in all), large, slow or scanned ones are "extracting" and
+    # their run starts when the text is ready.
+    results = refused + upload_all(files, pipeline, request.user)
+    return {"results": [_answer(result) for result in results]}
 
 
-def _upload_one(request: HttpRequest, file: UploadedFile, pipeline: Pipeline | None) -> dict:
-    # The upload page's own function, answered as JSON: small files are read at once,
-    # large or scanned ones are "extracting" and their run starts when the text is ready.
-    result = upload_one(file, pipeline, request.user, quick_s=settings.QUORUM_EXTRACTION_INLINE_S)
+def _answer(result: UploadResult) -> dict:
     return {
         "name": result.name,
         "status": result.status,

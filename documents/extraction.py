@@ -155,8 +155,8 @@ def sniff(data: bytes) -> Kind:
         what = next((what for magic, what in MAGIC if data.startswith(magic)), "binary data, not a document")
         raise UnsupportedFile(what)
     head = data.removeprefix(codecs.BOM_UTF8)[:1024].lstrip()
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        head = _decode(head).lstrip().encode("utf-8", "replace")
+    if _wide_encoding(data):
+        head = _decode(data[:4096]).lstrip().encode("utf-8", "replace")
     if HTML_START.match(head) or (head[:5].lower() == b"<?xml" and b"<html" in head.lower()):
         return Kind.HTML
     return Kind.TEXT
@@ -207,20 +207,41 @@ def _sniff_zip(data: bytes) -> Kind:
 
 
 def _looks_like_text(data: bytes) -> bool:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if _wide_encoding(data):
         sample = _decode(data[:8192])
         controls = sum(unicodedata.category(char) == "Cc" and char not in "\t\n\r\f\x1b" for char in sample)
         return controls <= len(sample) // 100
     sample = data[:8192]
-    return b"\x00" not in data and len(CONTROL_BYTES.findall(sample)) <= len(sample) // 100
+    # A stray NUL (an export's padding, a bad copy) is dropped from the text; many mean a binary file.
+    nuls_allowed = max(1, len(data) // 1000)
+    return data.count(b"\x00") <= nuls_allowed and len(CONTROL_BYTES.findall(sample)) <= len(sample) // 100
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """The encoding of text written two or four bytes a character (what Windows
+    calls "Unicode"), from its BOM or, without one, from the zero bytes of its
+    ASCII characters falling all on odd or all on even positions; None for text
+    written a byte at a time."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = data[:8192]
+    even, odd = sample[0::2], sample[1::2]
+    if len(odd) >= 4:
+        if odd.count(0) > len(odd) * 0.4 and even.count(0) < len(even) * 0.05:
+            return "utf-16-le"
+        if even.count(0) > len(even) * 0.4 and odd.count(0) < len(odd) * 0.05:
+            return "utf-16-be"
+    return None
 
 
 def _decode(data: bytes) -> str:
-    """Text in the encoding it most plausibly uses: a BOM's word first, then UTF-8,
-    then Windows-1252 (what most non-UTF-8 office text is), then Latin-1, which
-    accepts any bytes."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace")
+    """Text in the encoding it most plausibly uses: a wide encoding's (UTF-16 or
+    UTF-32) first, then UTF-8, then Windows-1252 (what most non-UTF-8 office
+    text is), then Latin-1, which accepts any bytes."""
+    if encoding := _wide_encoding(data):
+        return data.decode(encoding, errors="replace")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -289,7 +310,8 @@ def _read_pdf(data: bytes, limits: Limits) -> Extracted:
             raise ExtractionError(
                 f"too long: more than {limits.chars:,} characters of text (the limit) by page {number}"
             )
-    scanned = [number for number, text in enumerate(texts, start=1) if not text]
+    texts.append(_form_text(reader))
+    scanned = [number for number, text in enumerate(texts[:count], start=1) if not text]
     if not scanned:
         return Extracted(Kind.PDF, "\n\n".join(texts), count)
     # Pages without a text layer are read with OCR; pages with one never are.
@@ -302,6 +324,18 @@ def _read_pdf(data: bytes, limits: Limits) -> Extracted:
         return Extracted(Kind.PDF, "\n\n".join(texts), count)
     source = Source.OCR if len(read_pages) == count else Source.MIXED
     return Extracted(Kind.PDF, "\n\n".join(text for text in texts if text), count, source, confidence)
+
+
+def _form_text(reader) -> str:
+    """What was typed into the PDF's form fields, "name: value" a line. No page's
+    text layer holds it (a viewer draws it from the form), yet it is often what
+    matters most: the party, the amount, the date."""
+    try:
+        fields = reader.get_form_text_fields()
+    except Exception as error:
+        log.info("unreadable PDF form: %r", error)
+        raise ExtractionError("corrupt: the PDF's form fields cannot be read") from None
+    return "\n".join(f"{name}: {value}" for name, value in fields.items() if isinstance(value, str) and value.strip())
 
 
 def _shared_key(page) -> tuple | None:
@@ -332,7 +366,8 @@ def _read_docx(data: bytes, limits: Limits) -> Extracted:
 
     try:
         document = docx.Document(io.BytesIO(data))
-        blocks = [_docx_block_text(block) for block in document.iter_inner_content()]
+        around = _docx_around(document)
+        blocks = around["header"] + _docx_blocks(document.element.body) + around["note"] + around["footer"]
     except Exception as error:
         # python-docx raises KeyError, lxml and zip errors for a broken package.
         log.info("unreadable DOCX: %r", error)
@@ -384,20 +419,87 @@ def _check_docx_parts(data: bytes, limits: Limits) -> None:
         raise ExtractionError("corrupt: the Word document is damaged and cannot be read") from None
 
 
-def _docx_block_text(block) -> str:
-    from docx.text.paragraph import Paragraph
+# WordprocessingML, read from the XML itself: python-docx's paragraphs and tables
+# leave out text in content controls (w:sdt, what contract templates are made of),
+# tracked insertions (w:ins) and nested tables, and a review of part of a document
+# must never pass for a review of all of it.
+WORD = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+# Containers whose children are blocks or runs in reading order.
+WORD_CONTAINERS = {f"{WORD}{tag}" for tag in ("sdt", "sdtContent", "customXml", "ins", "moveTo", "smartTag")}
+# Markup Compatibility: a text box is written twice (DrawingML and a VML fallback); read it once.
+MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 
-    if isinstance(block, Paragraph):
-        return block.text
+
+def _docx_blocks(container) -> list[str]:
+    """The text of each paragraph and table under container, in document order."""
+    blocks = []
+    for child in container:
+        if child.tag == f"{WORD}p":
+            boxes: list[str] = []
+            blocks.append(_docx_paragraph(child, boxes))
+            blocks += boxes
+        elif child.tag == f"{WORD}tbl":
+            blocks.append(_docx_table(child))
+        elif child.tag in WORD_CONTAINERS:
+            blocks += _docx_blocks(child)
+    return blocks
+
+
+def _docx_around(document) -> dict[str, list[str]]:
+    """The blocks of the parts around the body: headers (the parties, "confidential"),
+    footnotes and endnotes (qualifications of a clause), footers; each distinct
+    block once, though every section repeats its header."""
+    from docx.oxml import parse_xml
+
+    around: dict[str, list[str]] = {"header": [], "note": [], "footer": []}
+    seen: set[str] = set()
+    for part in document.part.package.iter_parts():
+        kind = part.content_type.rsplit(".", 1)[-1].removesuffix("+xml")
+        if kind not in ("header", "footer", "footnotes", "endnotes"):
+            continue
+        root = parse_xml(part.blob)
+        # A notes part starts with the separator lines Word draws above the notes: no text to read.
+        containers = [root] if kind in ("header", "footer") else [n for n in root if not n.get(f"{WORD}type")]
+        blocks = around["note" if kind.endswith("notes") else kind]
+        for container in containers:
+            for block in _docx_blocks(container):
+                if block.strip() and block not in seen:
+                    seen.add(block)
+                    blocks.append(block)
+    return around
+
+
+def _docx_paragraph(paragraph, boxes: list[str]) -> str:
+    """A paragraph's text; the paragraphs of text boxes anchored in it go to boxes."""
+    parts = []
+    for node in paragraph.iter():
+        if node.tag == MC_FALLBACK or node.tag in (f"{WORD}del", f"{WORD}moveFrom"):
+            continue
+        if any(ancestor.tag in (MC_FALLBACK, f"{WORD}txbxContent") for ancestor in node.iterancestors()):
+            continue
+        if node.tag == f"{WORD}txbxContent":
+            boxes += _docx_blocks(node)
+        elif node.tag == f"{WORD}t":
+            parts.append(node.text or "")
+        elif node.tag == f"{WORD}tab":
+            parts.append("\t")
+        elif node.tag in (f"{WORD}br", f"{WORD}cr"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _docx_table(table) -> str:
     rows = []
-    for row in block.rows:
-        cells = []
-        for cell in row.cells:
-            # A merged cell is returned once per grid column it spans.
-            if not cells or cell._tc is not cells[-1]._tc:
-                cells.append(cell)
-        rows.append(" | ".join(cell.text.strip() for cell in cells))
+    for row in table.iter(f"{WORD}tr"):
+        if _docx_owner_table(row) is not table:
+            continue  # a row of a nested table: read inside its cell
+        cells = [child for child in row.iter(f"{WORD}tc") if _docx_owner_table(child) is table]
+        rows.append(" | ".join(" ".join(_docx_blocks(cell)).strip() for cell in cells))
     return "\n".join(rows)
+
+
+def _docx_owner_table(node):
+    return next(ancestor for ancestor in node.iterancestors() if ancestor.tag == f"{WORD}tbl")
 
 
 def _read_text(data: bytes, limits: Limits) -> Extracted:

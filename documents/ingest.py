@@ -9,6 +9,7 @@ import logging
 import math
 import shutil
 import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -69,6 +70,8 @@ def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = No
         digest.update(chunk)
     sha256 = digest.hexdigest()
     if existing := Document.objects.filter(sha256=sha256).first():
+        if existing.status == Document.Status.FAILED and _read_again(existing, pipeline, wait=quick_s is None):
+            return Ingested(existing)
         return Ingested(existing, duplicate=True)
 
     extracted = None
@@ -111,6 +114,36 @@ def ingest(upload: File, user=None, *, pipeline=None, quick_s: float | None = No
         _discard(document)
         raise
     return Ingested(document)
+
+
+def _read_again(document: Document, pipeline, *, wait: bool) -> bool:
+    """A file that was refused, uploaded again, is read again rather than answered
+    "duplicate" of a failure for ever: the first attempt may have met a busy
+    server (the wall clock, a lost worker). Costs no more than any new upload.
+    Only one of two concurrent uploads wins the document (False for the other)."""
+    with transaction.atomic():
+        claimed = Document.objects.filter(pk=document.pk, status=Document.Status.FAILED).update(
+            status=Document.Status.EXTRACTING,
+            error="",
+            extraction_losses=0,
+            # Waiting, the caller starts the run on the text; else the extraction job does.
+            requested_pipeline=None if wait else pipeline,
+        )
+        if not claimed:
+            return False
+        document.refresh_from_db()
+        if not wait:
+            from .jobs import enqueue_extraction
+
+            enqueue_extraction(document)
+            return True
+    try:
+        extracted = extract_bounded(document.file.path, document.original_name, budget())
+    except ExtractionError as error:
+        fail(document, error.reason)
+        raise
+    complete(document, extracted)
+    return True
 
 
 def complete(document: Document, extracted: Extracted) -> None:
@@ -180,7 +213,10 @@ class _on_disk:
 
 def display_name(name: str) -> str:
     """The uploader's filename, fit to show and to store: no path, no control
-    characters, at most 255 characters with the extension kept."""
+    characters, at most 255 characters with the extension kept, in composed
+    Unicode (NFC): macOS sends "ü" as "u" plus a combining mark, which a search
+    for the name as typed would not find."""
+    name = unicodedata.normalize("NFC", name)
     name = "".join(char for char in PurePath(name.replace("\\", "/")).name if unicodedata.category(char)[0] != "C")
     name = name.strip() or "untitled"
     if len(name) > 255:
@@ -262,3 +298,16 @@ def upload_one(file: File, pipeline, user, quick_s: float | None) -> "UploadResu
         log.exception("starting a %s run on document %s failed", pipeline.slug, document.pk)
         result.run_error = "saved, but the run could not be started; start it from the document page"
     return result
+
+
+def upload_all(files: list[File], pipeline, user) -> list[UploadResult]:
+    """The files of one upload request, as the upload page and the API take them:
+    small files are read at once for QUORUM_EXTRACTION_INLINE_S each, and for
+    QUORUM_UPLOAD_INLINE_BUDGET_S in all, so no request holds a web worker for
+    long however many slow files it carries; the rest go to the extraction job."""
+    deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
+    results = []
+    for file in files:
+        quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
+        results.append(upload_one(file, pipeline, user, quick_s=quick_s if quick_s >= 0.5 else 0))
+    return results

@@ -11,6 +11,9 @@ from .extraction import NO_OCR, SCANNED, ExtractionError, Limits, NeedsOCR
 
 # Tesseract reads best at about 300 dpi; PDF pages are measured in points (1/72 inch).
 DPI = 300
+# Below this mean word confidence a page may be turned: ask Tesseract which way is up.
+UPRIGHT_CONFIDENCE = 80
+ORIENTATION_TAG = 0x0112
 
 
 def available() -> bool:
@@ -45,7 +48,7 @@ def read_image(data: bytes, limits: Limits) -> tuple[str, int, float | None]:
     try:
         for index in range(frames):
             image.seek(index)
-            text, words = _ocr(image.convert("L"), limits)
+            text, words = _ocr(_on_white(_upright(image)), limits)
             texts.append(text)
             confidences += words
     except (OSError, ValueError) as error:
@@ -54,26 +57,25 @@ def read_image(data: bytes, limits: Limits) -> tuple[str, int, float | None]:
 
 
 def read_pdf_pages(data: bytes, numbers: list[int], limits: Limits) -> tuple[dict[int, str], float | None]:
-    """OCR of the given pages (1-based) of a PDF, those that show an image; blank
-    pages are skipped. Returns {page: text} for pages where text was found."""
+    """OCR of the given pages (1-based) of a PDF, those that draw anything: a scan,
+    but also text drawn as outlines or in a font with no text mapping, which have
+    no text layer either and would otherwise be left out unseen. Blank pages are
+    skipped. Returns {page: text} for pages where text was found."""
     import pypdfium2
-    import pypdfium2.raw as pdfium_c
 
     pdf = pypdfium2.PdfDocument(data)
     try:
-        pictured = [n for n in numbers if _has_image(pdf[n - 1], pdfium_c.FPDF_PAGEOBJ_IMAGE)]
-        if not pictured:
+        drawn = [n for n in numbers if _draws_anything(pdf[n - 1])]
+        if not drawn:
             return {}, None
         if limits.ocr_pages <= 0:
             raise NeedsOCR()
         if not available():
             raise ExtractionError(f"{SCANNED}: {NO_OCR}")
-        if len(pictured) > limits.ocr_pages:
-            raise ExtractionError(
-                f"too many scanned pages: {len(pictured):,}; the limit for OCR is {limits.ocr_pages:,}"
-            )
+        if len(drawn) > limits.ocr_pages:
+            raise ExtractionError(f"too many scanned pages: {len(drawn):,}; the limit for OCR is {limits.ocr_pages:,}")
         texts, confidences = {}, []
-        for number in pictured:
+        for number in drawn:
             page = pdf[number - 1]
             width, height = page.get_size()
             scale = DPI / 72
@@ -90,12 +92,55 @@ def read_pdf_pages(data: bytes, numbers: list[int], limits: Limits) -> tuple[dic
         pdf.close()
 
 
-def _has_image(page, image_type: int) -> bool:
-    return any(obj.type == image_type for obj in page.get_objects(max_depth=2))
+def _on_white(image):
+    """The image in grayscale as it shows on screen: transparent parts white, not
+    the black that dropping the alpha channel leaves (which hides black text)."""
+    from PIL import Image
+
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, "white")
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("L")
+
+
+def _upright(image):
+    """A photo stored sideways with an EXIF orientation tag, turned as viewers show it."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image) if image.getexif().get(ORIENTATION_TAG, 1) != 1 else image
+
+
+def _draws_anything(page) -> bool:
+    return next(iter(page.get_objects(max_depth=1)), None) is not None
 
 
 def _ocr(image, limits: Limits) -> tuple[str, list[float]]:
-    """Tesseract's words regrouped into its lines and paragraphs, and each word's confidence."""
+    """Tesseract's words regrouped into its lines and paragraphs, and each word's
+    confidence. A page scanned sideways or upside down reads as confident-looking
+    garbage; when the confidence is low, Tesseract's orientation detection says
+    how the page is turned and the page is read again upright, if that reads better."""
+    import pytesseract
+
+    text, confidences = _words(image, limits)
+    if (_mean(confidences) or 0) >= UPRIGHT_CONFIDENCE:
+        return text, confidences
+    try:
+        turn = pytesseract.image_to_osd(image, output_type=pytesseract.Output.DICT)["rotate"]
+    except pytesseract.TesseractError:
+        return text, confidences  # too little text to tell, or no orientation data installed
+    if turn % 360 == 0:
+        return text, confidences
+    # Tesseract gives the clockwise turn that makes the page upright; Pillow turns counter-clockwise.
+    turned_text, turned = _words(image.rotate(-turn, expand=True), limits)
+    if (_mean(turned) or 0) > (_mean(confidences) or 0):
+        return turned_text, turned
+    return text, confidences
+
+
+def _words(image, limits: Limits) -> tuple[str, list[float]]:
     import pytesseract
 
     data = pytesseract.image_to_data(image, lang=limits.ocr_languages, output_type=pytesseract.Output.DICT)

@@ -1,13 +1,13 @@
 """The upload size limits, enforced while the request body streams in: a file
 past QUORUM_MAX_UPLOAD_BYTES is skipped at that byte (the rest of it is read
 and dropped, never stored), and a request past QUORUM_MAX_UPLOAD_REQUEST_BYTES
-is cut off. The upload view reports both from request.upload_refusals."""
+is cut off. The upload page and the API report both (refused_while_streaming)."""
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.template.defaultfilters import filesizeformat
 
-from .ingest import display_name
+from .ingest import UploadResult, display_name
 
 
 def _size(size: int) -> str:
@@ -57,3 +57,11 @@ class SizeLimitedUploadHandler(FileUploadHandler):
     def _refuse(self, reason: str) -> None:
         if self.request is not None:
             self.request.upload_refusals.append((display_name(self.file_name or ""), reason))
+
+
+def refused_while_streaming(request) -> tuple[list[UploadResult], bool]:
+    """The files cut off while the body streamed in, as refused results for the
+    answer, and whether there were too many files (then none of them is read)."""
+    refusals = getattr(request, "upload_refusals", [])
+    too_many = any(reason.startswith("too many files") for _, reason in refusals)
+    return [UploadResult(name=name, reason=reason) for name, reason in refusals], too_many

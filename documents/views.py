@@ -1,5 +1,4 @@
 import logging
-import time
 
 from django.conf import settings
 from django.db.models import Count, F, Prefetch, Q
@@ -16,9 +15,10 @@ from orchestrator.forms import StartRunForm
 from orchestrator.models import Run
 
 from .forms import DEFAULT_PIPELINE, UploadForm
-from .ingest import UploadResult, upload_one
+from .ingest import UploadResult, upload_all
 from .models import Document
 from .tables import DocumentTable
+from .uploads import refused_while_streaming
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +87,13 @@ def upload(request: HttpRequest) -> HttpResponse:
         )
         return render(request, "documents/upload.html#upload-result", {"result": result})
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    # Files cut off while the body streamed in (documents/uploads.py): too large, or too many.
-    refusals = getattr(request, "upload_refusals", [])
-    results = [UploadResult(name=name, reason=reason) for name, reason in refusals]
-    too_many = any(reason.startswith("too many files") for _, reason in refusals)
+    # Files cut off while the body streamed in: too large, or too many.
+    results, too_many = refused_while_streaming(request)
+    cut_off = bool(results)
     if request.method == "POST" and not too_many and form.is_valid():
-        pipeline = form.cleaned_data["pipeline"]
-        # The request reads small files itself, for a few seconds in all; the rest go to the extraction job.
-        deadline = time.monotonic() + settings.QUORUM_UPLOAD_INLINE_BUDGET_S
-        for file in form.cleaned_data["files"]:
-            quick_s = min(settings.QUORUM_EXTRACTION_INLINE_S, deadline - time.monotonic())
-            results.append(upload_one(file, pipeline, request.user, quick_s=quick_s if quick_s >= 0.5 else 0))
+        results += upload_all(form.cleaned_data["files"], form.cleaned_data["pipeline"], request.user)
     # 413 when the only answer is that the upload was too large.
-    status = 413 if refusals and all(result.document is None for result in results) else 200
+    status = 413 if cut_off and all(result.document is None for result in results) else 200
     if request.method == "POST" and (request.htmx or request.headers.get("X-Requested-With") == "XMLHttpRequest"):
         # upload.js sends one file per request and puts the returned row in its table.
         result = results[0] if results else UploadResult(name="(no file)", reason=_form_errors(form))

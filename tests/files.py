@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+from pypdf.generic import StreamObject
 
 
 def upload(name: str, data: bytes) -> SimpleUploadedFile:
@@ -178,3 +179,177 @@ def text_and_scanned_pdf(text: str) -> bytes:
     pdf.add_page()
     pdf.image(scanned_invoice_image(), x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
+
+
+# Real files that are unusual, not hostile: what a template, a phone or a scanner makes.
+
+# A contract from a template: its clauses in content controls, a tracked insertion,
+# and a price table nested in a cell.
+TEMPLATE_CONTRACT = (
+    "<w:p><w:r><w:t>Master Services Agreement</w:t></w:r></w:p>"
+    "<w:sdt><w:sdtContent><w:p><w:r><w:t>7. Liability. The supplier shall bear unlimited liability.</w:t></w:r></w:p>"
+    "</w:sdtContent></w:sdt>"
+    "<w:p><w:r><w:t>8. Term. This agreement </w:t></w:r>"
+    '<w:ins w:id="1" w:author="Counsel"><w:r><w:t>renews automatically for 12 months</w:t></w:r></w:ins>'
+    '<w:del w:id="2" w:author="Counsel"><w:r><w:delText>ends after one year</w:delText></w:r></w:del>'
+    "<w:r><w:t>.</w:t></w:r></w:p>"
+    "<w:p><w:r><w:t>Customer: </w:t></w:r><w:sdt><w:sdtContent><w:r><w:t>Umbrella Holdings S.A.</w:t></w:r>"
+    "</w:sdtContent></w:sdt></w:p>"
+    "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Fees</w:t></w:r></w:p>"
+    "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Support</w:t></w:r></w:p></w:tc>"
+    "<w:tc><w:p><w:r><w:t>EUR 900</w:t></w:r></w:p></w:tc></w:tr></w:tbl><w:p/></w:tc>"
+    "<w:tc><w:p><w:r><w:t>monthly</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"
+)
+
+
+def template_docx() -> bytes:
+    from tests.hostile import word_document
+
+    return word_document(TEMPLATE_CONTRACT)
+
+
+def _image_bytes(image: Image.Image, format: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=format, **options)
+    return out.getvalue()
+
+
+def turned_scan_png(degrees: int) -> bytes:
+    """The scanned invoice fed into the scanner sideways (90) or upside down (180)."""
+    return _image_bytes(scanned_invoice_image().rotate(degrees, expand=True), "PNG")
+
+
+def sideways_phone_jpeg() -> bytes:
+    """A phone photo: pixels stored sideways, with the EXIF tag that tells viewers to turn them."""
+    exif = Image.Exif()
+    exif[0x0112] = 8  # orientation: turn 90 degrees clockwise to show
+    return _image_bytes(scanned_invoice_image().rotate(90, expand=True), "JPEG", exif=exif)
+
+
+def transparent_scan_png() -> bytes:
+    """Black text on a transparent background, as screenshots and exported pages often are."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGBA", (1240, 1754), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(FONT, 30)
+    for number, line in enumerate(INVOICE_LINES):
+        draw.text((110, 140 + number * 52), line, fill=(0, 0, 0, 255), font=font)
+    return _image_bytes(image, "PNG")
+
+
+def aes_pdf(text: str, user_password: str = "") -> bytes:
+    """A PDF encrypted with AES-256: with no user password it opens in any viewer, only "protected" from editing."""
+    writer = PdfWriter(clone_from=io.BytesIO(text_pdf(text)))
+    writer.encrypt(user_password, owner_password="owner", algorithm="AES-256")  # noqa: S106 (a test file's password)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def outlined_text_pdf(first_page: str, outlined: list[str]) -> bytes:
+    """Page 1 has a text layer; page 2 shows `outlined` as glyph outlines only (text
+    "converted to curves" for print, or flattened by a signing tool): no text layer, no image."""
+    from fontTools.pens.basePen import BasePen
+    from fontTools.ttLib import TTFont
+
+    class PdfPathPen(BasePen):
+        def __init__(self, glyphs, x: float, y: float, scale: float):
+            super().__init__(glyphs)
+            self.x, self.y, self.scale, self.ops = x, y, scale, []
+
+        def _point(self, point) -> str:
+            return f"{self.x + point[0] * self.scale:.2f} {self.y + point[1] * self.scale:.2f}"
+
+        def _moveTo(self, point):
+            self.ops.append(f"{self._point(point)} m")
+
+        def _lineTo(self, point):
+            self.ops.append(f"{self._point(point)} l")
+
+        def _curveToOne(self, a, b, c):
+            self.ops.append(f"{self._point(a)} {self._point(b)} {self._point(c)} c")
+
+        def _closePath(self):
+            self.ops.append("h")
+
+    font = TTFont(FONT)
+    glyphs, cmap, widths = font.getGlyphSet(), font.getBestCmap(), font["hmtx"]
+    scale = 14 / font["head"].unitsPerEm
+    ops = []
+    for number, line in enumerate(outlined):
+        x = 60.0
+        for char in line:
+            name = cmap[ord(char)]
+            pen = PdfPathPen(glyphs, x, 760 - number * 30, scale)
+            glyphs[name].draw(pen)
+            ops += pen.ops
+            x += widths[name][0] * scale
+        ops.append("f")
+    writer = PdfWriter(clone_from=io.BytesIO(text_pdf(first_page)))
+    page = writer.add_blank_page()
+    content = StreamObject()
+    content.set_data("\n".join(ops).encode())
+    page.replace_contents(content)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def filled_form_pdf(label: str, field: str, value: str) -> bytes:
+    """A PDF form as a supplier sends it back: the page prints `label`, and
+    `value` was typed into the text field `field` beside it (not flattened)."""
+    from tests.hostile import pdf_from_objects
+
+    content = f"BT /F1 12 Tf 72 720 Td ({label}) Tj ET".encode()
+    shown = f"/Tx BMC BT /F1 12 Tf 2 4 Td ({value}) Tj ET EMC".encode()
+    return pdf_from_objects(
+        {
+            1: b"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] >> >>",
+            2: b"<< /Type /Pages /Count 1 /Kids [4 0 R] >>",
+            3: f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
+            4: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> /Annots [6 0 R] >>",
+            5: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            6: f"<< /Type /Annot /Subtype /Widget /FT /Tx /T ({field}) /V ({value}) /Rect [300 710 560 730] "
+            "/P 4 0 R /AP << /N 7 0 R >> >>".encode(),
+            7: b"<< /Type /XObject /Subtype /Form /BBox [0 0 260 20] /Resources << /Font << /F1 5 0 R >> >> "
+            + f"/Length {len(shown)} >>\nstream\n".encode()
+            + shown
+            + b"\nendstream",
+        }
+    )
+
+
+def docx_with_header_and_footnote(paragraph: str, header: str, footnote: str) -> bytes:
+    """A Word file whose header and footnote carry text the body does not (python-docx writes no footnotes)."""
+    document = docx.Document()
+    document.add_paragraph(paragraph)
+    document.sections[0].header.paragraphs[0].text = header
+    out = io.BytesIO()
+    document.save(out)
+    w = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    footnotes = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:footnotes xmlns:w="{w}">'
+        '<w:footnote w:type="separator" w:id="-1"><w:p><w:r><w:separator/></w:r></w:p></w:footnote>'
+        f'<w:footnote w:id="1"><w:p><w:r><w:t>{footnote}</w:t></w:r></w:p></w:footnote></w:footnotes>'
+    )
+    relationship = (
+        '<Relationship Id="rIdNotes" Target="footnotes.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/footnotes"/></Relationships>'
+    )
+    content_type = (
+        '<Override PartName="/word/footnotes.xml" ContentType='
+        '"application/vnd.openxmlformats-officedocument.wordprocessingml.footnotes+xml"/></Types>'
+    )
+    result = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as source, zipfile.ZipFile(result, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "word/_rels/document.xml.rels":
+                data = data.replace(b"</Relationships>", relationship.encode())
+            elif item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", content_type.encode())
+            target.writestr(item, data)
+        target.writestr("word/footnotes.xml", footnotes)
+    return result.getvalue()

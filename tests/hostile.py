@@ -39,6 +39,12 @@ def _docx(write_document) -> bytes:
     return out.getvalue()
 
 
+def word_document(body: str) -> bytes:
+    """A DOCX whose body is this WordprocessingML (prefix w:), for real documents
+    python-docx's own API cannot build: content controls, tracked changes."""
+    return _docx(lambda document: document.write((DOCUMENT_START + body + DOCUMENT_END).encode()))
+
+
 def inflating_docx(megabytes: int = 48) -> bytes:
     """A Word file of ~50 KB whose document.xml inflates to `megabytes` MB: one
     paragraph after another, as a real (if absurd) document would have."""
@@ -88,10 +94,11 @@ def shared_stream_pdf(pages: int = 40, stream_bytes: int = 1024 * 1024) -> bytes
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {stream} 0 R "
             f"/Resources << /Font << /F1 {font} 0 R >> >> >>"
         ).encode()
-    return _pdf(objects)
+    return pdf_from_objects(objects)
 
 
-def _pdf(objects: dict[int, bytes]) -> bytes:
+def pdf_from_objects(objects: dict[int, bytes]) -> bytes:
+    """A PDF made of these numbered objects (1 the catalog), with a correct cross-reference table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = {}
