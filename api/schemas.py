@@ -179,7 +179,7 @@ class RunDetail(RunOut):
 
     @staticmethod
     def resolve_review_items(run) -> list:
-        return list(run.review_items.only("id", "status", "reason", "title", "run_id"))
+        return list(run.awaited_review_items().only("id", "status", "reason", "title", "run_id").order_by("pk"))
 
     @staticmethod
     def resolve_steps(run, context) -> list:

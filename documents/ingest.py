@@ -262,7 +262,7 @@ class UploadResult:
         """The run's open review items, for the row's links to the inbox."""
         if self.run is None or not self.run.is_finished:
             return []
-        return list(self.run.review_items.pending().order_by("pk")[:20])
+        return list(self.run.awaited_review_items().pending().order_by("pk")[:20])
 
 
 def upload_one(file: File, pipeline, user, quick_s: float | None) -> "UploadResult":

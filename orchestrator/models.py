@@ -562,6 +562,13 @@ class Run(models.Model):
     def shown_status_class(self) -> str:
         return "not_reviewed" if self.shown_status == "Not reviewed" else self.status
 
+    def awaited_review_items(self) -> models.QuerySet:
+        """The review items this run's findings went to: those linked to it (a later run
+        on the same document joins the open item of an earlier one, whose `run` it is)
+        and those of the runs nested under it (contract-supervisor's Debate)."""
+        items = self.linked_review_items.model.objects
+        return items.filter(Q(links__run=self) | Q(links__run__parent_step__run=self)).distinct()
+
     def finding_counts(self) -> dict[str, int] | None:
         """How many findings the run's result carries, its own and those a nested
         Debate brought into its fields or record, and how many are issues; None

@@ -167,6 +167,9 @@ def test_an_upload_row_counts_the_findings_a_nested_debate_brought(client_for, a
     assert finished.finding_counts() == {"findings": len(findings), "issues": issues}
     row = _upload_row(client_for(analyst), finished)
     assert f"{len(findings)} findings, {issues} issue" in row and "0 findings" not in row
+    # And where its disputes went: the nested run's items.
+    for item in child.review_items.all():
+        assert item.get_absolute_url() in row
 
 
 def test_an_upload_row_claims_no_issues_for_a_pipeline_that_looks_for_none(

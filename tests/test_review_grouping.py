@@ -83,6 +83,22 @@ def test_two_runs_raising_the_same_finding_on_one_document_share_one_item(client
         assert finding(run, "auto_renewal:1")["review"]["decision"]["by"] == reviewer.username
 
 
+def test_a_later_run_that_joined_an_item_points_to_it_in_its_upload_row_and_the_api(client, client_for, analyst):
+    from django.urls import reverse
+
+    from tests.test_api import bearer
+
+    first = make_run([renewal_disputed()])
+    later = rerun(first, [renewal_disputed()])
+    item = ReviewItem.objects.get()
+    assert item.run == first  # the item is the first run's; the later one is linked to it
+
+    row = client_for(analyst).get(reverse("documents:upload"), {"run": later.pk}, headers={"HX-Request": "true"}).text
+    assert "1 with a reviewer" in row and item.get_absolute_url() in row
+    api = client.get(f"/api/v1/runs/{later.pk}", headers=bearer(analyst)).json()
+    assert [brief["id"] for brief in api["review_items"]] == [item.pk]
+
+
 def test_a_run_after_the_decision_opens_a_new_item(reviewer):
     first = make_run([renewal_disputed()])
     first.review_items.get().decide(reviewer, Decision.Choice.STANDS)
