@@ -296,6 +296,8 @@ def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
         created_by_id=run.created_by_id,
         parent_step=step,
         status=Run.Status.HELD if held else Run.Status.QUEUED,
+        # Its own page must not read "Done" where its pipeline could not review the document.
+        not_reviewed=pipeline.why_not_reviewable(run.document.text or ""),
     )
     if held:
         log.info("run=%s held: pipeline %s has spent its monthly budget", child.pk, pipeline.slug)

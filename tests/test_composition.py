@@ -4,11 +4,12 @@ import csv
 import io
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from orchestrator import engine
 from orchestrator.demo.documents import CONTRACT, INVOICE_DE
-from orchestrator.models import Pipeline, PipelineSlot, Run, Step
+from orchestrator.models import Agent, Pipeline, PipelineSlot, Run, Step
 from tests.test_engine import NON_COMPETE, PAYMENT, RENEWAL, script_a_debate, verdict
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -201,3 +202,26 @@ def test_the_run_page_lists_the_findings_a_nested_debate_brought_with_their_revi
         assert finding["title"] in page
         if finding["review"]:
             assert reverse("review:item", args=[finding["review"]["item_id"]]) in page
+
+
+def test_a_nested_run_its_pipeline_cannot_review_says_so_on_its_own_page(
+    make_document, contract_supervisor, scripted, run_jobs, client_for, analyst
+):
+    """The nested Debate's offline stand-in cannot read Polish. The child's page is
+    one click from the parent's: it must read "Not reviewed" there as the parent
+    does, not "Done" with no findings."""
+    from tests.test_supervisor import assembly, classification
+
+    # The coordinator and assembler answer from the script; the nested Debate's agents are the offline rules.
+    scripted.take_over(Agent.objects.filter(pipelineslot__pipeline=contract_supervisor))
+    scripted.enqueue("coordinator", [classification("clauses", doc_type="contract")])
+    scripted.enqueue("assembler", [assembly()])
+    polish = (settings.BASE_DIR / "insights/labelled/unseen/contracts/u08-umowa-uslugi-pl.txt").read_text()
+    run = engine.start_run(make_document(polish, "umowa.txt"), contract_supervisor)
+    run_jobs()
+
+    run.refresh_from_db()
+    child = Run.objects.get(parent_step__run=run)
+    assert "Polish" in run.not_reviewed and "Polish" in child.not_reviewed
+    page = client_for(analyst).get(reverse("orchestrator:run", args=[child.pk])).content.decode()
+    assert "Not reviewed" in page and "Polish" in page
