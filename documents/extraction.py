@@ -212,8 +212,9 @@ def _looks_like_text(data: bytes) -> bool:
         controls = sum(unicodedata.category(char) == "Cc" and char not in "\t\n\r\f\x1b" for char in sample)
         return controls <= len(sample) // 100
     sample = data[:8192]
-    # A stray NUL (an export's padding, a bad copy) is dropped from the text; many mean a binary file.
-    nuls_allowed = max(1, len(data) // 1000)
+    # A stray NUL (an export's padding, a bad copy) is dropped from the text; many mean a
+    # binary file, and so does any in a file under 1,000 bytes (a program's header: "MZ\x90\x00").
+    nuls_allowed = len(data) // 1000
     return data.count(b"\x00") <= nuls_allowed and len(CONTROL_BYTES.findall(sample)) <= len(sample) // 100
 
 

@@ -352,7 +352,12 @@ def test_duplicate_points_to_existing_document(client_for, analyst, reviewer):
     assertContains(response, f'of <a href="{first.document.get_absolute_url()}">original.pdf</a>', html=False)
 
 
-def test_a_duplicate_of_a_document_that_could_not_be_read_says_why(client_for, analyst, queues):
+@pytest.mark.django_db(transaction=True)  # its extraction job is enqueued on commit
+def test_a_document_that_could_not_be_read_is_read_again_when_uploaded_again(
+    client_for, analyst, queues, run_jobs
+):
+    """Uploaded again, a file whose reading failed is read again, not answered
+    "duplicate" of the failure for ever, and its run starts once it is read."""
     pipeline = seed_debate_pipeline()
     data = b"A scan the extraction job could not read."
     first = make_document(name="scan.txt", text=data.decode())
@@ -361,9 +366,11 @@ def test_a_duplicate_of_a_document_that_could_not_be_read_says_why(client_for, a
     response = upload(client_for(analyst), files.upload("scan-again.txt", data), pipeline=pipeline.pk)
 
     [again] = response.context["results"]
-    assert again.status == "duplicate" and again.run is None
-    # No run starts on it: the row says why, not just "duplicate".
-    assertContains(response, "its text could not be read: scanned image, no text to read")
+    assert again.status != "duplicate" and again.document == first
+    run_jobs()
+    first.refresh_from_db()
+    assert first.status == Document.Status.READY and first.error == ""
+    assert Run.objects.filter(document=first, pipeline=pipeline).exists()
 
 
 def test_duplicate_within_one_batch_is_saved_once(client_for, analyst, settings):
