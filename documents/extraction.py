@@ -159,6 +159,10 @@ def sniff(data: bytes) -> Kind:
         head = _decode(data[:4096]).lstrip().encode("utf-8", "replace")
     if HTML_START.match(head) or (head[:5].lower() == b"<?xml" and b"<html" in head.lower()):
         return Kind.HTML
+    if head.lower().startswith((b"<svg", b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head.lower():
+        # Read as text, its scripts and hidden elements would reach the agents, which
+        # the HTML reader exists to prevent; and a drawing is rarely a document.
+        raise UnsupportedFile("an SVG drawing (save it as PDF or PNG)")
     return Kind.TEXT
 
 
