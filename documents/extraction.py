@@ -108,6 +108,7 @@ MAGIC = [
     (b"\x7fELF", "a Linux program"),
     (b"\xcf\xfa\xed\xfe", "a macOS program"),
     (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image (save it as PNG or JPEG)"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"Rar!", "a RAR archive"),
@@ -152,13 +153,16 @@ def sniff(data: bytes) -> Kind:
             raise ExtractionError(ENCRYPTED)
         raise UnsupportedFile("an older Office file (.doc, .xls or .ppt); save it as .docx or PDF")
     if not _looks_like_text(data):
-        what = next((what for magic, what in MAGIC if data.startswith(magic)), "binary data, not a document")
-        raise UnsupportedFile(what)
+        raise UnsupportedFile(_what_binary(data))
     head = data.removeprefix(codecs.BOM_UTF8)[:1024].lstrip()
     if _wide_encoding(data):
         head = _decode(data[:4096]).lstrip().encode("utf-8", "replace")
     if HTML_START.match(head) or (head[:5].lower() == b"<?xml" and b"<html" in head.lower()):
         return Kind.HTML
+    if head.lower().startswith((b"<svg", b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head.lower():
+        # Read as text, its scripts and hidden elements would reach the agents, which
+        # the HTML reader exists to prevent; and a drawing is rarely a document.
+        raise UnsupportedFile("an SVG drawing (save it as PDF or PNG)")
     return Kind.TEXT
 
 
@@ -204,6 +208,17 @@ def _sniff_zip(data: bytes) -> Kind:
             raise UnsupportedFile("a PowerPoint presentation")
         raise UnsupportedFile("a ZIP archive")
     return Kind.DOCX
+
+
+def _what_binary(data: bytes) -> str:
+    """What a binary file is, for its refusal: phones save photos as HEIC, browsers as WebP."""
+    if data[4:8] == b"ftyp":
+        if data[8:12] in (b"heic", b"heix", b"heif", b"mif1", b"msf1", b"avif"):
+            return "a HEIC or AVIF photo (export it as JPEG or PDF)"
+        return "a video"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "a WebP image (save it as PNG or JPEG)"
+    return next((what for magic, what in MAGIC if data.startswith(magic)), "binary data, not a document")
 
 
 def _looks_like_text(data: bytes) -> bool:

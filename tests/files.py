@@ -353,3 +353,8 @@ def docx_with_header_and_footnote(paragraph: str, header: str, footnote: str) ->
             target.writestr(item, data)
         target.writestr("word/footnotes.xml", footnotes)
     return result.getvalue()
+
+
+def image_bytes(format: str) -> bytes:
+    """The scanned invoice, at a quarter of its size, saved in another image format (WEBP, BMP, ...)."""
+    return _image_bytes(scanned_invoice_image().reduce(4), format)
