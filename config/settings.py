@@ -258,11 +258,17 @@ FILE_UPLOAD_HANDLERS = [
 QUORUM_EXTRACTION_INLINE_BYTES = envint("QUORUM_EXTRACTION_INLINE_KB", 2048) * 1024
 QUORUM_EXTRACTION_INLINE_S = envfloat("QUORUM_EXTRACTION_INLINE_S", 3)
 QUORUM_UPLOAD_INLINE_BUDGET_S = envfloat("QUORUM_UPLOAD_INLINE_BUDGET_S", 10)
-QUORUM_EXTRACTION_TIMEOUT_S = envint("QUORUM_EXTRACTION_TIMEOUT_S", 120)
+QUORUM_OCR_MAX_PAGES = envint("QUORUM_OCR_MAX_PAGES", 50)
+# Tesseract reads a dense A4 page at 300 dpi in about 2.7 s on this 2-core machine: the
+# job's clock leaves 4 s a page for the OCR page limit (a 50-page scan was refused as
+# "too slow" at 120 s, under the page limit it was told it met), and never less than 120 s.
+QUORUM_EXTRACTION_TIMEOUT_S = envint("QUORUM_EXTRACTION_TIMEOUT_S", max(120, 4 * QUORUM_OCR_MAX_PAGES + 30))
 QUORUM_EXTRACTION_MEMORY_MB = envint("QUORUM_EXTRACTION_MEMORY_MB", 1024)
 QUORUM_EXTRACTION_MAX_PAGES = envint("QUORUM_EXTRACTION_MAX_PAGES", 2000)
 QUORUM_EXTRACTION_MAX_CHARS = envint("QUORUM_EXTRACTION_MAX_CHARS", 5_000_000)
-QUORUM_OCR_MAX_PAGES = envint("QUORUM_OCR_MAX_PAGES", 50)
+# Text read from a scan at a lower mean word confidence (0-100) is too unreliable to
+# review: a run on it is "Not reviewed", whatever the model makes of it.
+QUORUM_MIN_OCR_CONFIDENCE = envfloat("QUORUM_MIN_OCR_CONFIDENCE", 60)
 # How many times a document's extraction job may be lost (its worker killed, as
 # running out of memory does; a wiped Redis) before the document fails.
 QUORUM_EXTRACTION_MAX_LOSSES = envint("QUORUM_EXTRACTION_MAX_LOSSES", 3)

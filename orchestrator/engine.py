@@ -53,7 +53,7 @@ def start_run(document, pipeline: Pipeline, user=None, batch_mode: bool = False)
             created_by=user,
             status=Run.Status.HELD if held else Run.Status.QUEUED,
             batch_mode=batch_mode,
-            not_reviewed=pipeline.why_not_reviewable(document.text or ""),
+            not_reviewed=pipeline.why_not_reviewable(document.text or "", ocr_confidence=document.ocr_confidence),
         )
         if held:
             log.info("run=%s held: pipeline %s has spent its monthly budget", run.pk, pipeline.slug)
@@ -297,7 +297,7 @@ def _start_child_run(run: Run, step: Step, pipeline: Pipeline) -> None:
         parent_step=step,
         status=Run.Status.HELD if held else Run.Status.QUEUED,
         # Its own page must not read "Done" where its pipeline could not review the document.
-        not_reviewed=pipeline.why_not_reviewable(run.document.text or ""),
+        not_reviewed=pipeline.why_not_reviewable(run.document.text or "", ocr_confidence=run.document.ocr_confidence),
     )
     if held:
         log.info("run=%s held: pipeline %s has spent its monthly budget", child.pk, pipeline.slug)

@@ -313,13 +313,20 @@ class Pipeline(models.Model):
     def is_over_monthly_budget(self, now: datetime | None = None) -> bool:
         return self.monthly_budget is not None and self.spent_this_month(now) >= self.monthly_budget
 
-    def why_not_reviewable(self, text: str, stand_in: bool | None = None) -> str:
+    def why_not_reviewable(self, text: str, stand_in: bool | None = None, ocr_confidence: float | None = None) -> str:
         """Why a run of this pipeline on `text` cannot count as a review, or "".
-        An empty result on five bytes, a contract review of an invoice, or invoice fields
-        read from a purchase order must never read as a clean document. `stand_in`: whether
-        the offline stand-in plays a step (None: look at the slots)."""
+        An empty result on five bytes, a contract review of an invoice, invoice fields
+        read from a purchase order, or findings on a scan OCR could barely read must never
+        read as a clean document. `stand_in`: whether the offline stand-in plays a step
+        (None: look at the slots); `ocr_confidence`: the document's mean OCR confidence,
+        when any of its text came from a scan."""
         from .llm.offline.layout import classify, not_an_invoice, unread_language  # cheap, deterministic rules
 
+        if ocr_confidence is not None and ocr_confidence < settings.QUORUM_MIN_OCR_CONFIDENCE:
+            return (
+                f"its text was read from a scan at {ocr_confidence:.0f}% mean OCR confidence, too unreliable "
+                "to review: unchecked (a sharper or upright scan reads better)"
+            )
         length, text = len(text.strip()), text[:CLASSIFY_CHARS]
         # The stand-in's rules read six languages; finding nothing in a seventh is no review. Said
         # first: 150 characters of Chinese are a whole invoice, not too little text.

@@ -5,6 +5,7 @@ shows where its text came from, and its fields are extracted by a pipeline."""
 import shutil
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from pytest_django.asserts import assertContains
 
@@ -84,6 +85,23 @@ def test_a_scanned_invoice_uploads_is_read_by_the_job_and_shows_its_source(clien
     assertContains(page, "OCR, mean OCR confidence")
     # Once read, the page stops polling.
     assert "hx-trigger" not in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_on_a_scan_ocr_could_barely_read_is_not_reviewed_not_done(client_for, analyst, chain_pipeline, run_jobs):
+    """Garbage from a bad scan ("Hewberg", a date of 2026-13-25) must not come back
+    as a clean extraction: the run says it is unchecked, and why."""
+    client = client_for(analyst)
+    result = send(client, "fax.png", files.illegible_scan_png(), pipeline=chain_pipeline.pk)
+    run_jobs()
+
+    document = Document.objects.get(pk=result.document.pk)
+    assert document.ocr_confidence < settings.QUORUM_MIN_OCR_CONFIDENCE
+    run = Run.objects.get(document=document)
+    assert "mean OCR confidence, too unreliable to review: unchecked" in run.not_reviewed
+    page = client.get(reverse("orchestrator:run", args=[run.pk]))
+    assertContains(page, "Not reviewed")
+    assertContains(page, f"{document.ocr_confidence:.0f}% mean OCR confidence")
 
 
 @pytest.mark.django_db(transaction=True)

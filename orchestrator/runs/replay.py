@@ -48,7 +48,9 @@ def replay_from(step: Step, user=None) -> Run:
             status=Run.Status.HELD if held else Run.Status.QUEUED,
             # Asked again, as start_run asks: a replay of a run on five bytes (or on an
             # invoice through a contract review) must not read "Done · no issues".
-            not_reviewed=original.pipeline.why_not_reviewable(original.document.text or ""),
+            not_reviewed=original.pipeline.why_not_reviewable(
+                original.document.text or "", ocr_confidence=original.document.ocr_confidence
+            ),
         )
         reused = original.steps.filter(wave__lt=step.wave, status=Step.Status.SUCCEEDED)
         Step.objects.bulk_create(
