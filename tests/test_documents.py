@@ -353,9 +353,7 @@ def test_duplicate_points_to_existing_document(client_for, analyst, reviewer):
 
 
 @pytest.mark.django_db(transaction=True)  # its extraction job is enqueued on commit
-def test_a_document_that_could_not_be_read_is_read_again_when_uploaded_again(
-    client_for, analyst, queues, run_jobs
-):
+def test_a_document_that_could_not_be_read_is_read_again_when_uploaded_again(client_for, analyst, queues, run_jobs):
     """Uploaded again, a file whose reading failed is read again, not answered
     "duplicate" of the failure for ever, and its run starts once it is read."""
     pipeline = seed_debate_pipeline()
