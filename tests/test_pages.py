@@ -32,17 +32,22 @@ def test_a_document_of_another_kind_is_not_reviewed(make_document, debate_pipeli
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_contract_in_a_language_the_stand_in_cannot_read_is_unchecked_not_clean(
-    client_for, analyst, make_document, debate_pipeline, run_jobs
+@pytest.mark.parametrize(
+    ("path", "language", "pipeline"),
+    [("contracts/u08-umowa-uslugi-pl.txt", "Polish", "debate_pipeline"),
+     ("invoices/u16-zh-fapiao-short.txt", "Chinese", "supervisor_pipeline")],  # short: its language, not its length
+)  # fmt: skip
+def test_a_document_in_a_language_the_stand_in_cannot_read_is_unchecked_on_its_page_not_clean(
+    request, client_for, analyst, make_document, run_jobs, path, language, pipeline
 ):
-    polish = (UNSEEN / "contracts" / "u08-umowa-uslugi-pl.txt").read_text(encoding="utf-8")
-    run = engine.start_run(make_document(polish, "umowa.txt"), debate_pipeline)
+    text = (UNSEEN / path).read_text(encoding="utf-8")
+    run = engine.start_run(make_document(text, Path(path).name), request.getfixturevalue(pipeline))
     run_jobs()
     run.refresh_from_db()
-    assert run.not_reviewed == "written in Polish, which the offline rule-based stand-in cannot read: unchecked"
+    assert run.not_reviewed == f"written in {language}, which the offline rule-based stand-in cannot read: unchecked"
     assert run.shown_status == "Not reviewed"
     page = client_for(analyst).get(run.get_absolute_url()).content.decode()
-    assert "Offline stand-in" in page and "Polish" in page and "unchecked" in page
+    assert "Offline stand-in" in page and language in page and "unchecked" in page
     assert "No findings." not in page
 
 
@@ -69,19 +74,6 @@ def test_a_document_in_another_script_is_unchecked_not_clean(request, make_docum
     text = (UNSEEN / path).read_text(encoding="utf-8")
     run = engine.start_run(make_document(text, Path(path).name), request.getfixturevalue(pipeline))
     assert run.not_reviewed == f"written in {language}, which the offline rule-based stand-in cannot read: unchecked"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_short_chinese_invoice_says_it_was_not_read_on_its_page(
-    client_for, analyst, make_document, supervisor_pipeline, run_jobs
-):
-    text = (UNSEEN / "invoices" / "u16-zh-fapiao-short.txt").read_text(encoding="utf-8")
-    run = engine.start_run(make_document(text, "fapiao.txt"), supervisor_pipeline)
-    run_jobs()
-    run.refresh_from_db()
-    assert run.shown_status == "Not reviewed"
-    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
-    assert "Chinese" in page and "unchecked" in page
 
 
 @pytest.mark.django_db(transaction=True)
