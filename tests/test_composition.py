@@ -156,6 +156,21 @@ def test_the_findings_csv_carries_the_findings_a_nested_debate_brought(client_fo
     assert {row["finding"]: row["review_reason"] for row in rows if row["review_reason"]} == queued
 
 
+def test_the_runs_csv_counts_the_findings_a_nested_debate_brought(client_for, analyst, finished):
+    """The runs CSV's issues column said 0 for a Supervisor whose nested Debate found issues."""
+    child = finished.steps.get(key="specialist:clauses").child_run
+    response = client_for(analyst).get(reverse("orchestrator:runs_export"))
+    [row] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["run"] == str(finished.pk)
+    expected = child.result["counts"]
+    assert expected["issues"] > 0 and expected["disputed"] > 0
+    assert (int(row["issues"]), int(row["agreed"]), int(row["disputed"])) == (
+        finished.result["counts"]["issues"] + expected["issues"], expected["agreed"], expected["disputed"],
+    )  # fmt: skip
+    for finding in child.result["findings"]:
+        assert finding["title"] in row["findings"]
+
+
 def _upload_row(client, run: Run) -> str:
     response = client.get(reverse("documents:upload"), {"run": run.pk}, headers={"HX-Request": "true"})
     return response.content.decode()

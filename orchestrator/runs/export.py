@@ -10,12 +10,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import batched
 
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, QuerySet, TextField
 from django.http import StreamingHttpResponse
 
-from orchestrator.models import Run, Step, nested_findings
+from orchestrator.models import Run, Step, brought_findings, nested_findings
+from orchestrator.patterns.debate import count_findings
 
 # The signs spreadsheets read as a formula, with their full-width and small forms
 # (Excel and LibreOffice normalise those), and the control characters that OWASP lists.
@@ -136,50 +138,76 @@ RUN_FIELDS = [
 ]  # fmt: skip
 
 
+# Patterns whose result can carry findings a nested Debate brought into its fields or record.
+COMPOSING = ("supervisor", "chain")
+
+
 def run_rows(runs: QuerySet[Run]) -> Iterator[list]:
     """One row per run: plain tuples with only the result's counts read and its
     findings and decisions cells joined by the database (no model instances, no
-    whole result), which is what makes 100k rows quick."""
+    whole result), which is what makes 100k rows quick. A Supervisor's or Chain's
+    row also counts what its nested Debates brought (_brought)."""
     runs = runs.annotate(finding_cells=_FindingCells("result"))
     rows = runs.order_by("-created_at", "-id").values_list(*RUN_FIELDS)
-    for row in rows.iterator(chunk_size=RUN_CHUNK):
-        (
-            pk,
-            document,
-            slug,
-            pattern,
-            status,
-            (findings, decisions, *unusual),
-            counts,
-            tokens_in,
-            tokens_out,
-            cost,
-            started,
-            finished,
-            at,
-            not_reviewed,
-        ) = row
-        if unusual:  # findings of a shape the database does not join: joined here
-            findings, decisions = finding_cells(json.loads(unusual[0]))
-        counts = counts or {}
-        yield [
-            pk,
-            document,
-            slug,
-            pattern,
-            "not_reviewed" if not_reviewed and status in Run.FINISHED_OK else status,
-            findings,
-            counts.get("issues", ""),
-            counts.get("agreed", ""),
-            counts.get("disputed", ""),
-            decisions,
-            tokens_in,
-            tokens_out,
-            f"{cost:.6f}",
-            f"{int((finished - started).total_seconds() * 1000) / 1000:.2f}" if started and finished else "",
-            at.isoformat(),
-            not_reviewed,
-        ]
+    for chunk in batched(rows.iterator(chunk_size=RUN_CHUNK), RUN_CHUNK):
+        brought = _brought([row[0] for row in chunk if row[3] in COMPOSING])
+        for row in chunk:
+            yield _run_row(row, brought.get(row[0], []))
+
+
+def _brought(pks: list[int]) -> dict[int, list[dict]]:
+    """The findings nested runs brought into each of these runs' results, by run,
+    read in one query for a chunk of rows (only Supervisors' and Chains')."""
+    if not pks:
+        return {}
+    results = Run.objects.filter(pk__in=pks).values_list("pk", "result")
+    return {pk: found for pk, result in results if (found := brought_findings(result))}
+
+
+def _run_row(row: tuple, brought: list[dict]) -> list:
+    (
+        pk,
+        document,
+        slug,
+        pattern,
+        status,
+        (findings, decisions, *unusual),
+        counts,
+        tokens_in,
+        tokens_out,
+        cost,
+        started,
+        finished,
+        at,
+        not_reviewed,
+    ) = row
+    if unusual:  # findings of a shape the database does not join: joined here
+        findings, decisions = finding_cells(json.loads(unusual[0]))
+    counts = counts or {}
+    if brought:  # "0 issues" on a Supervisor whose nested Debate found three would be untrue
+        nested_findings_cell, nested_decisions_cell = finding_cells(brought)
+        findings = "; ".join(cell for cell in (findings, nested_findings_cell) if cell)
+        decisions = "; ".join(cell for cell in (decisions, nested_decisions_cell) if cell)
+        nested_counts = count_findings(brought)
+        counts = {name: (counts.get(name) or 0) + nested_counts[name] for name in nested_counts}
+    return [
+        pk,
+        document,
+        slug,
+        pattern,
+        "not_reviewed" if not_reviewed and status in Run.FINISHED_OK else status,
+        findings,
+        counts.get("issues", ""),
+        counts.get("agreed", ""),
+        counts.get("disputed", ""),
+        decisions,
+        tokens_in,
+        tokens_out,
+        f"{cost:.6f}",
+        f"{int((finished - started).total_seconds() * 1000) / 1000:.2f}" if started and finished else "",
+        at.isoformat(),
+        not_reviewed,
+    ]
 
 
 def finding_cells(findings: list | None) -> tuple[str, str]:
