@@ -886,7 +886,7 @@ def requeue_stuck(now=None) -> list[Step]:
     active = Step.objects.filter(status__in=[Step.Status.QUEUED, Step.Status.RUNNING], agent__isnull=False)
     # Only what telling a lost job costs: a backlog's steps are read by thousands each
     # pass, and a lost one's attempts are loaded when it is requeued.
-    active = active.select_related("agent").only(*_REAPED_BY, "agent__queue", "agent__timeout_s").defer("attempts")
+    active = active.select_related("agent").only(*_REAPED_BY, "agent__queue", "agent__timeout_s")
     waiting = jobs.waiting_jobs()  # before the steps: a step queued after it is looked at job by job
     for step in active.iterator(chunk_size=2000):
         if not jobs.is_lost(step, now, waiting):

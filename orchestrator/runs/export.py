@@ -16,7 +16,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db.models import Func, QuerySet, TextField
 from django.http import StreamingHttpResponse
 
-from orchestrator.models import Run, Step, brought_findings, nested_findings
+from orchestrator.models import Run, Step, brought_findings
 from orchestrator.patterns.debate import count_findings
 
 # The signs spreadsheets read as a formula, with their full-width and small forms
@@ -160,8 +160,11 @@ def _brought(pks: list[int]) -> dict[int, list[dict]]:
     read in one query for a chunk of rows (only Supervisors' and Chains')."""
     if not pks:
         return {}
-    results = Run.objects.filter(pk__in=pks).values_list("pk", "result")
-    return {pk: found for pk, result in results if (found := brought_findings(result))}
+    # Only the parts of each result nested runs bring findings into, not the whole result.
+    parts = Run.objects.filter(pk__in=pks).values_list("pk", "result__fields", "result__record")
+    return {
+        pk: found for pk, fields, record in parts if (found := brought_findings({"fields": fields, "record": record}))
+    }
 
 
 def _run_row(row: tuple, brought: list[dict]) -> list:
@@ -236,7 +239,7 @@ def finding_rows(runs: QuerySet[Run]) -> Iterator[list]:
         "id", "document__original_name", "pipeline__slug", "result__findings", "result__fields", "result__record"
     )
     for pk, document, slug, findings, fields, record in rows.iterator(chunk_size=RUN_CHUNK):
-        for finding in [*(findings or []), *nested_findings(fields), *nested_findings(record)]:
+        for finding in [*(findings or []), *brought_findings({"fields": fields, "record": record})]:
             judge = finding.get("judge") or {}
             review = finding.get("review") or {}
             decision = _decision(finding) or {}
